@@ -1,0 +1,1 @@
+"""AWS-side components: network, EKS cluster, GPU node pools, model store and pod access."""

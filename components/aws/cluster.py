@@ -1,0 +1,261 @@
+"""EksCluster: a new EKS cluster wired for GPU serving, or an existing one adopted by name.
+
+Either way it produces the same outputs (kubeconfig, an explicit Kubernetes provider, OIDC and Pod
+Identity facts, subnets for node pools), so everything downstream is identical.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from typing_extensions import NotRequired
+
+from .kubeconfig import eks_kubeconfig, oidc_provider_arn
+from .network import ClusterNetwork
+from .nodepool_spec import ec2_assume_role_policy, node_role_policy_arns
+
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+class EksClusterArgs(TypedDict):
+    cluster_name: str
+    """EKS cluster name (created, or the existing cluster to adopt)."""
+    region: str
+    """AWS region of the cluster, e.g. "us-east-1" (used in the kubeconfig)."""
+    create: NotRequired[bool]
+    """True: build VPC, cluster and add-ons. False: look up the existing cluster. Default true."""
+    version: NotRequired[str]
+    """Kubernetes minor version, e.g. "1.33". Default "1.33". Create only."""
+    vpc_cidr: NotRequired[str]
+    """VPC CIDR. Default "10.0.0.0/16". Create only."""
+    availability_zone_count: NotRequired[int]
+    """Zones to spread subnets over (>= 2). Default 3. Create only."""
+    single_nat_gateway: NotRequired[bool]
+    """One NAT gateway instead of one per zone. Default false. Create only."""
+    public_access_cidrs: NotRequired[list[str]]
+    """CIDRs allowed to the public API endpoint; empty = private endpoint only. Default []. Create only."""
+    admin_principal_arns: NotRequired[list[str]]
+    """IAM principals given cluster-admin access entries, besides the deploying principal. Default []."""
+    log_types: NotRequired[list[str]]
+    """Control-plane log types. Default all five. Create only."""
+    system_instance_type: NotRequired[str]
+    """CPU instance type of the untainted system node pool. Default "m6i.large". Create only."""
+    system_min_size: NotRequired[int]
+    """System pool minimum nodes. Default 2. Create only."""
+    system_max_size: NotRequired[int]
+    """System pool maximum nodes. Default 4. Create only."""
+    system_desired_size: NotRequired[int]
+    """System pool desired nodes. Default 2. Create only."""
+    pod_identity: NotRequired[bool]
+    """Adopt only: whether the existing cluster runs the EKS Pod Identity agent. Default true."""
+    subnet_ids: NotRequired[list[str]]
+    """Adopt only: subnets for node pools. Default: the cluster's own subnets."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for every AWS resource. Default {}."""
+
+
+class EksCluster(pulumi.ComponentResource):
+    """An EKS cluster ready for GPU node pools, or an adopted one (`create: false`)."""
+
+    cluster_name: pulumi.Output[str]
+    """Name of the EKS cluster."""
+    endpoint: pulumi.Output[str]
+    """Kubernetes API endpoint."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig JSON (secret); authenticates with `aws eks get-token`."""
+    oidc_issuer_url: pulumi.Output[str]
+    """The cluster's OIDC issuer URL (for IRSA)."""
+    oidc_provider_arn: pulumi.Output[str]
+    """ARN of the IAM OIDC provider for IRSA trust policies."""
+    pod_identity: pulumi.Output[bool]
+    """Whether EKS Pod Identity associations work on this cluster."""
+    subnet_ids: pulumi.Output[list[str]]
+    """Private subnets for node pools, in availability-zone order."""
+    subnet_zones: pulumi.Output[list[str]]
+    """Availability zone of each entry of subnet_ids (same order); empty when adopted."""
+    ready: pulumi.Output[str]
+    """Resolves once the cluster can run pods (add-ons and system nodes are up)."""
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:EksCluster", name, None, opts)
+        self._args = args
+        if args.get("create", True):
+            self._create(name, args)
+        else:
+            self._adopt(name, args)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(self.cluster_name, self.endpoint, self._ca_data).apply(
+                lambda a: eks_kubeconfig(a[0], a[1], a[2], args["region"]))
+        )
+        # cluster_identifier keeps the provider (and every Kubernetes resource) from being replaced
+        # when only the kubeconfig's contents change, e.g. a new endpoint certificate.
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=self.cluster_name,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._ready_resources),
+        )
+        self.register_outputs({
+            "cluster_name": self.cluster_name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
+            "oidc_issuer_url": self.oidc_issuer_url, "oidc_provider_arn": self.oidc_provider_arn,
+            "pod_identity": self.pod_identity, "subnet_ids": self.subnet_ids, "subnet_zones": self.subnet_zones,
+            "ready": self.ready,
+        })
+
+    # ---- create -------------------------------------------------------------------------------
+
+    def _create(self, name: str, args: EksClusterArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.get("tags") or {})
+        cluster_name = args["cluster_name"]
+        zones = aws.get_availability_zones(state="available").names[: args.get("availability_zone_count", 3)]
+        network = ClusterNetwork(f"{name}-net", {
+            "cluster_name": cluster_name, "availability_zones": zones,
+            "vpc_cidr": args.get("vpc_cidr", "10.0.0.0/16"),
+            "single_nat_gateway": args.get("single_nat_gateway", False), "tags": tags,
+        }, opts=child)
+
+        role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"},
+                           "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+        }), tags=tags, opts=child)
+        attach = aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=role.name,
+                                              policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy", opts=child)
+        key = aws.kms.Key(f"{name}-secrets-key", description=f"EKS Secrets envelope encryption for {cluster_name}",
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
+        public_cidrs = list(args.get("public_access_cidrs") or [])
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=args.get("version", "1.33"),
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=network.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=bool(public_cidrs),
+                public_access_cidrs=public_cidrs or None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn), resources=["secrets"]),
+            enabled_cluster_log_types=list(args.get("log_types") or ALL_LOG_TYPES),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False),
+            # We install vpc-cni, kube-proxy and coredns as managed add-ons, in order, below.
+            bootstrap_self_managed_addons=False,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach]),
+        )
+        admins = self._access_entries(name, cluster.name, list(args.get("admin_principal_arns") or []), tags)
+
+        def addon(addon_name: str, depends_on: list, config: Optional[dict] = None) -> aws.eks.Addon:
+            return aws.eks.Addon(
+                f"{name}-{addon_name}", cluster_name=cluster.name, addon_name=addon_name,
+                configuration_values=json.dumps(config) if config else None,
+                resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            )
+
+        # vpc-cni first: nodes never become Ready without it. Network policy enforcement makes the
+        # serving NetworkPolicies real.
+        vpc_cni = addon("vpc-cni", [cluster], {"enableNetworkPolicy": "true"})
+        kube_proxy = addon("kube-proxy", [cluster])
+        pod_identity = addon("eks-pod-identity-agent", [cluster])
+
+        node_role = aws.iam.Role(f"{name}-system-node-role",
+                                 assume_role_policy=json.dumps(ec2_assume_role_policy()), tags=tags, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-system-node-{i}", role=node_role.name, policy_arn=arn, opts=child)
+            for i, arn in enumerate(node_role_policy_arns())
+        ]
+        system_lt = aws.ec2.LaunchTemplate(
+            f"{name}-system-lt",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=50, volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
+                resource_type="instance", tags={**tags, "Name": f"{cluster_name}-system"})],
+            tags=tags, opts=child,
+        )
+        system = aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=network.private_subnet_ids,
+            instance_types=[args.get("system_instance_type", "m6i.large")],
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.get("system_min_size", 2), max_size=args.get("system_max_size", 4),
+                desired_size=args.get("system_desired_size", 2)),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=system_lt.id, version=system_lt.latest_version.apply(str)),
+            labels={"servingstack.io/pool": "system"},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_cni, kube_proxy, *attachments],
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        # coredns only once nodes exist: on a cluster with no schedulable node the add-on stays
+        # DEGRADED and its creation times out.
+        coredns = addon("coredns", [system])
+
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self._ca_data = cluster.certificate_authority.data
+        self.oidc_issuer_url = cluster.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"]
+                                                       if isinstance(ids[0], dict) else ids[0].oidcs[0].issuer)
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
+        self.oidc_provider_arn = oidc.arn
+        self.pod_identity = pulumi.Output.from_input(True)
+        self.subnet_ids = network.private_subnet_ids
+        self.subnet_zones = pulumi.Output.from_input(list(zones))
+        self._ready_resources = [vpc_cni, kube_proxy, pod_identity, coredns, system, *admins]
+        self.ready = pulumi.Output.all(coredns.arn, system.arn, *[a.id for a in admins]).apply(lambda _: "ready")
+
+    def _access_entries(self, name: str, cluster_name: pulumi.Output[str], extra_admins: list[str],
+                        tags: dict[str, str]) -> list[aws.eks.AccessPolicyAssociation]:
+        """cluster-admin for the deploying principal (without it every Kubernetes resource fails
+        Unauthorized) and for the configured admins. Node roles get their entries from EKS itself."""
+        caller = aws.get_caller_identity()
+        # An assumed-role ARN (sts) is not a valid access-entry principal; its issuer role is.
+        deployer = aws.iam.get_session_context(arn=caller.arn).issuer_arn
+        principals = [deployer] + [a for a in extra_admins if a != deployer]
+        out = []
+        for i, principal in enumerate(principals):
+            entry_name = "deployer" if i == 0 else f"admin-{i}"
+            entry = aws.eks.AccessEntry(f"{name}-{entry_name}", cluster_name=cluster_name, principal_arn=principal,
+                                        type="STANDARD", tags=tags, opts=pulumi.ResourceOptions(parent=self))
+            out.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-{entry_name}", cluster_name=cluster_name, principal_arn=principal,
+                policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+            ))
+        return out
+
+    # ---- adopt --------------------------------------------------------------------------------
+
+    def _adopt(self, name: str, args: EksClusterArgs) -> None:
+        existing = aws.eks.get_cluster(name=args["cluster_name"])
+        account = aws.get_caller_identity().account_id
+        issuer = existing.identities[0].oidcs[0].issuer
+        self.cluster_name = pulumi.Output.from_input(existing.name)
+        self.endpoint = pulumi.Output.from_input(existing.endpoint)
+        self._ca_data = pulumi.Output.from_input(existing.certificate_authorities[0].data)
+        self.oidc_issuer_url = pulumi.Output.from_input(issuer)
+        self.oidc_provider_arn = pulumi.Output.from_input(oidc_provider_arn(account, issuer))
+        self.pod_identity = pulumi.Output.from_input(args.get("pod_identity", True))
+        subnets = list(args.get("subnet_ids") or existing.vpc_config.subnet_ids)
+        self.subnet_ids = pulumi.Output.from_input(subnets)
+        self.subnet_zones = pulumi.Output.from_input([])
+        self._ready_resources = []
+        self.ready = pulumi.Output.from_input("ready")

@@ -1,0 +1,56 @@
+"""Pure IAM and bucket policy documents. No Pulumi imports."""
+
+from __future__ import annotations
+
+
+def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str) -> dict:
+    """Read-only access for serving pods: objects under the model prefix, listing of that prefix
+    only, and decryption with the bucket's key (SSE-KMS objects are unreadable without it)."""
+    prefix = prefix.rstrip("/") + "/"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadModelObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": [f"{bucket_arn}/{prefix}*"]},
+            {"Sid": "ListModelPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn],
+             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
+            {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn]},
+        ],
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> dict:
+    """Deny every request to the bucket that does not use TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }],
+    }
+
+
+def pod_identity_trust_policy() -> dict:
+    """Trust for EKS Pod Identity: the agent assumes the role for the associated service account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                       "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+    }
+
+
+def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> dict:
+    """Trust for IRSA, scoped to exactly one service account of one namespace."""
+    issuer = issuer_url.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                f"{issuer}:aud": "sts.amazonaws.com",
+            }},
+        }],
+    }

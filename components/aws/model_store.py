@@ -1,0 +1,158 @@
+"""ModelStore: the S3 bucket for model weights and Triton repositories, and read-only pod access."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from typing_extensions import NotRequired
+
+from .iam_spec import irsa_trust_policy, model_read_policy, pod_identity_trust_policy, tls_only_bucket_policy
+
+
+class ModelStoreArgs(TypedDict):
+    create: NotRequired[bool]
+    """True: create the bucket and its KMS key. False: adopt `bucket_name`. Default true."""
+    bucket_name: NotRequired[str]
+    """Bucket name (required when adopting; auto-named when creating and unset)."""
+    kms_key_arn: NotRequired[str]
+    """Adopt only: ARN of the KMS key the adopted bucket encrypts with (for kms:Decrypt)."""
+    noncurrent_version_days: NotRequired[int]
+    """Days before noncurrent object versions expire. Default 30."""
+    force_destroy: NotRequired[bool]
+    """Allow deleting a non-empty bucket (dev only). Default false."""
+    protect: NotRequired[bool]
+    """Protect and retain-on-delete the bucket and key (prod). Default false."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for bucket and key. Default {}."""
+
+
+class ModelStore(pulumi.ComponentResource):
+    """SSE-KMS (bucket key) encrypted, versioned, fully public-access-blocked, owner-enforced,
+    TLS-only bucket with a noncurrent-version lifecycle rule; or an adopted bucket."""
+
+    bucket_name: pulumi.Output[str]
+    """Name of the bucket."""
+    bucket_arn: pulumi.Output[str]
+    """ARN of the bucket."""
+    kms_key_arn: pulumi.Output[str]
+    """ARN of the KMS key objects are encrypted with ("" when unknown for an adopted bucket)."""
+
+    def __init__(self, name: str, args: ModelStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:ModelStore", name, None, opts)
+        tags = dict(args.get("tags") or {})
+        if not args.get("create", True):
+            existing = aws.s3.get_bucket(bucket=args["bucket_name"])
+            self.bucket_name = pulumi.Output.from_input(existing.bucket)
+            self.bucket_arn = pulumi.Output.from_input(existing.arn)
+            self.kms_key_arn = pulumi.Output.from_input(args.get("kms_key_arn", ""))
+            self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn,
+                                   "kms_key_arn": self.kms_key_arn})
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        keep = pulumi.ResourceOptions(parent=self, protect=bool(args.get("protect")),
+                                      retain_on_delete=bool(args.get("protect")))
+        key = aws.kms.Key(f"{name}-key", description="servingstack model store", enable_key_rotation=True,
+                          deletion_window_in_days=30, tags=tags, opts=keep)
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=args.get("bucket_name"),
+                               force_destroy=bool(args.get("force_destroy")), tags=tags, opts=keep)
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id, opts=child,
+                                       rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"))
+        access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-sse", bucket=bucket.id, opts=child,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=key.arn),
+                bucket_key_enabled=True)])
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=bucket.id, opts=child,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=bucket.id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=args.get("noncurrent_version_days", 30)),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7))])
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id,
+                            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]))
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.kms_key_arn = key.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn,
+                               "kms_key_arn": self.kms_key_arn})
+
+
+class ModelReadAccessArgs(TypedDict):
+    cluster_name: pulumi.Input[str]
+    """EKS cluster whose pods get access."""
+    namespace: str
+    """Namespace of the serving ServiceAccount."""
+    service_account: str
+    """Name of the serving ServiceAccount."""
+    bucket_arn: pulumi.Input[str]
+    """ARN of the model bucket."""
+    kms_key_arn: pulumi.Input[str]
+    """KMS key to allow kms:Decrypt on ("" to omit)."""
+    model_prefix: NotRequired[str]
+    """Key prefix the pods may read. Default "models/"."""
+    use_pod_identity: NotRequired[bool]
+    """EKS Pod Identity association (true, default) or IRSA (false)."""
+    oidc_provider_arn: NotRequired[pulumi.Input[str]]
+    """IAM OIDC provider ARN (IRSA only)."""
+    oidc_issuer_url: NotRequired[pulumi.Input[str]]
+    """Cluster OIDC issuer URL (IRSA only)."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for the role. Default {}."""
+
+
+class ModelReadAccess(pulumi.ComponentResource):
+    """An IAM role letting one ServiceAccount read the model prefix (and decrypt it), bound by a
+    Pod Identity association or an IRSA trust policy. No static keys anywhere."""
+
+    role_arn: pulumi.Output[str]
+    """ARN of the read-only role."""
+    mode: pulumi.Output[str]
+    """"pod-identity" or "irsa"."""
+    service_account_annotations: pulumi.Output[dict[str, str]]
+    """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
+
+    def __init__(self, name: str, args: ModelReadAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:ModelReadAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns, sa = args["namespace"], args["service_account"]
+        pod_identity = args.get("use_pod_identity", True)
+        if pod_identity:
+            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
+        else:
+            trust = pulumi.Output.all(args["oidc_provider_arn"], args["oidc_issuer_url"]).apply(
+                lambda a: json.dumps(irsa_trust_policy(a[0], a[1], ns, sa)))
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
+        prefix = args.get("model_prefix", "models/")
+        aws.iam.RolePolicy(f"{name}-read", role=role.id, opts=child,
+                           policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
+                               lambda a: json.dumps(_without_empty_kms(model_read_policy(a[0], prefix, a[1])))))
+        if pod_identity:
+            aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
+                                           service_account=sa, role_arn=role.arn, opts=child)
+            self.service_account_annotations = pulumi.Output.from_input({})
+        else:
+            self.service_account_annotations = role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn})
+        self.role_arn = role.arn
+        self.mode = pulumi.Output.from_input("pod-identity" if pod_identity else "irsa")
+        self.register_outputs({"role_arn": self.role_arn, "mode": self.mode,
+                               "service_account_annotations": self.service_account_annotations})
+
+
+def _without_empty_kms(policy: dict) -> dict:
+    policy["Statement"] = [s for s in policy["Statement"] if s["Resource"] != [""]]
+    return policy

@@ -1,0 +1,173 @@
+"""GpuNodePool: an EKS managed node group of GPU instances, tainted so only GPU work lands there."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Optional, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from typing_extensions import NotRequired
+
+from .. import catalog
+from .nodepool_spec import (
+    data_volume_device,
+    ec2_assume_role_policy,
+    gpu_taints,
+    node_role_policy_arns,
+    node_user_data,
+    pool_labels,
+    tolerations_for,
+    uses_nvme_raid,
+)
+
+
+class GpuNodePoolArgs(TypedDict):
+    cluster_name: pulumi.Input[str]
+    """Name of the EKS cluster to join."""
+    subnet_ids: pulumi.Input[list[str]]
+    """Private subnets for the nodes (for capacity blocks: only the reservation's zone)."""
+    pool_name: NotRequired[str]
+    """Pool name; the `servingstack.io/pool` label value and the node-group name suffix. Default "gpu"."""
+    instance_type: NotRequired[str]
+    """EC2 GPU instance type from the catalog. Default "p4de.24xlarge" (8x A100 80 GB)."""
+    ami_type: NotRequired[str]
+    """AL2023_x86_64_NVIDIA (default) or BOTTLEROCKET_x86_64_NVIDIA (bundles the device plugin)."""
+    capacity_type: NotRequired[str]
+    """ON_DEMAND (default), SPOT or CAPACITY_BLOCK."""
+    capacity_reservation_id: NotRequired[str]
+    """cr-... id of the capacity block; required with CAPACITY_BLOCK."""
+    min_size: NotRequired[int]
+    """Minimum nodes. Default 0."""
+    max_size: NotRequired[int]
+    """Maximum nodes. Default 2."""
+    desired_size: NotRequired[int]
+    """Desired nodes at creation (later changes by autoscalers are kept). Default 2."""
+    disk_size_gib: NotRequired[int]
+    """Encrypted gp3 volume for images and logs, GiB (Bottlerocket: the /dev/xvdb data volume). Default 200."""
+    metadata_hop_limit: NotRequired[int]
+    """IMDSv2 PUT response hop limit; 1 keeps pods away from the instance role. Default 1."""
+    local_nvme_raid0: NotRequired[bool]
+    """RAID0 the instance-store NVMe for kubelet ephemeral storage (AL2023). Default true."""
+    max_unavailable: NotRequired[int]
+    """Nodes replaced at once during updates. Default 1."""
+    labels: NotRequired[dict[str, str]]
+    """Extra node labels. Default {}."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for the node group, launch template, instances and volumes. Default {}."""
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """A managed node group of GPU instances: IMDSv2-only launch template, encrypted gp3 disk,
+    NVMe RAID0, the `nvidia.com/gpu=present:NoSchedule` taint and GPU labels."""
+
+    node_group_name: pulumi.Output[str]
+    """Name of the EKS managed node group."""
+    role_arn: pulumi.Output[str]
+    """ARN of the node IAM role."""
+    labels: pulumi.Output[dict[str, str]]
+    """Node labels to select this pool with."""
+    taints: pulumi.Output[list[dict[str, str]]]
+    """Node taints (EKS spelling: key, value, effect NO_SCHEDULE)."""
+    tolerations: pulumi.Output[list[dict[str, str]]]
+    """Kubernetes tolerations that tolerate this pool's taints."""
+    instance_type: pulumi.Output[str]
+    """EC2 instance type of the nodes."""
+    gpus_per_node: pulumi.Output[int]
+    """GPUs per node."""
+    gpu_memory_mib: pulumi.Output[int]
+    """Memory of one GPU, MiB."""
+    local_nvme: pulumi.Output[bool]
+    """Whether kubelet ephemeral storage (emptyDir) sits on RAID0 NVMe."""
+    bundles_device_plugin: pulumi.Output[bool]
+    """True on Bottlerocket NVIDIA, whose AMI runs the device plugin itself."""
+
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:GpuNodePool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        pool = args.get("pool_name", "gpu")
+        instance = catalog.INSTANCE_TYPES[args.get("instance_type", "p4de.24xlarge")]
+        ami_type = args.get("ami_type", "AL2023_x86_64_NVIDIA")
+        capacity_type = args.get("capacity_type", "ON_DEMAND")
+        tags = dict(args.get("tags") or {})
+        labels = pool_labels(pool, args.get("labels"))
+        taints = gpu_taints()
+        nvme = uses_nvme_raid(ami_type, instance, args.get("local_nvme_raid0", True))
+
+        role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(ec2_assume_role_policy()),
+                            tags=tags, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=role.name, policy_arn=arn, opts=child)
+            for i, arn in enumerate(node_role_policy_arns())
+        ]
+        user_data = node_user_data(ami_type, instance, args.get("local_nvme_raid0", True))
+        capacity_block = capacity_type == "CAPACITY_BLOCK"
+        lt = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"servingstack GPU pool {pool} ({instance.name})",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required",
+                http_put_response_hop_limit=args.get("metadata_hop_limit", 1)),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=data_volume_device(ami_type),
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=args.get("disk_size_gib", 200), volume_type="gp3", encrypted="true",
+                    delete_on_termination="true", throughput=500, iops=6000))],
+            user_data=base64.b64encode(user_data.encode()).decode() if user_data else None,
+            # Capacity blocks need the market type and reservation in the template, and the
+            # instance type there rather than on the node group.
+            instance_type=instance.name if capacity_block else None,
+            instance_market_options=aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+            if capacity_block else None,
+            capacity_reservation_specification=aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=args.get("capacity_reservation_id")))
+            if capacity_block else None,
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**tags, "Name": f"{name}-{pool}"})
+                for kind in ("instance", "volume")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+        )
+        group = aws.eks.NodeGroup(
+            f"{name}-ng",
+            cluster_name=args["cluster_name"],
+            node_role_arn=role.arn,
+            subnet_ids=args["subnet_ids"],
+            ami_type=ami_type,
+            capacity_type=capacity_type,
+            instance_types=None if capacity_block else [instance.name],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.get("min_size", 0), max_size=args.get("max_size", 2),
+                desired_size=args.get("desired_size", 2)),
+            # One node at a time: a GPU node holds whole replicas, and replacing several at once
+            # strands serving capacity while 100+ GiB models reload.
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=args.get("max_unavailable", 1)),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
+            labels=labels,
+            taints=[aws.eks.NodeGroupTaintArgs(**t) for t in taints],
+            tags={**tags, "servingstack.io/pool": pool},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments,
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        self.node_group_name = group.node_group_name
+        self.role_arn = role.arn
+        self.labels = pulumi.Output.from_input(labels)
+        self.taints = pulumi.Output.from_input(taints)
+        self.tolerations = pulumi.Output.from_input(tolerations_for(taints))
+        self.instance_type = pulumi.Output.from_input(instance.name)
+        self.gpus_per_node = pulumi.Output.from_input(instance.gpus)
+        self.gpu_memory_mib = pulumi.Output.from_input(instance.gpu_memory_mib)
+        self.local_nvme = pulumi.Output.from_input(nvme)
+        self.bundles_device_plugin = pulumi.Output.from_input(ami_type.startswith("BOTTLEROCKET"))
+        self.ready = group.arn
+        self.register_outputs({
+            "node_group_name": self.node_group_name, "role_arn": self.role_arn, "labels": self.labels,
+            "taints": self.taints, "tolerations": self.tolerations, "instance_type": self.instance_type,
+            "gpus_per_node": self.gpus_per_node, "gpu_memory_mib": self.gpu_memory_mib,
+            "local_nvme": self.local_nvme, "bundles_device_plugin": self.bundles_device_plugin,
+        })

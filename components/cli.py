@@ -1,0 +1,114 @@
+"""The `servingstack` command.
+
+    servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
+    servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
+
+Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import yaml
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def project_root(start: Optional[Path] = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for candidate in [here, *here.parents]:
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return here
+
+
+def stacks_dir(root: Path) -> Path:
+    try:
+        project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+    except OSError:
+        project = {}
+    return root / str(project.get("stackConfigDir", "stacks"))
+
+
+def resolve_stack(args: argparse.Namespace) -> tuple[Path, str]:
+    from .synth import stack_name_for
+
+    if args.config:
+        path = Path(args.config)
+        return path, stack_name_for(path)
+    path = stacks_dir(project_root()) / f"Pulumi.{args.stack}.yaml"
+    return path, args.stack
+
+
+def _add_stack_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stack", help="stack name: reads <stackConfigDir>/Pulumi.NAME.yaml")
+    group.add_argument("--config", help="any Pulumi stack file")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="servingstack", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    synth = sub.add_parser("synth", help="run the program offline under Pulumi's mock runtime and write "
+                                         "manifests/, plan.json and outputs.json")
+    _add_stack_args(synth)
+    synth.add_argument("--out", help="output directory (default build/<stack>)")
+    cost = sub.add_parser("cost", help="compare vLLM, Triton and NIM monthly and first-year cost for a stack")
+    _add_stack_args(cost)
+    return p
+
+
+def load_stack(path: Path, stack: str):
+    """Parse and validate a stack file into (StackConfig, notices). Raises ConfigError / StackFileError."""
+    from .config import parse_stack_config
+    from .synth import engine_config, read_stack_file
+
+    config, _, _ = engine_config(read_stack_file(path))
+    notices: list[str] = []
+    return parse_stack_config(config, notices=notices), notices
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import emit_notices, read_stack_file, summary, synth_stack, write_outputs
+
+    path, stack = resolve_stack(args)
+    result = synth_stack(read_stack_file(path), stack)
+    emit_notices(result.notices)
+    out = Path(args.out or Path("build") / stack)
+    write_outputs(result, out)
+    print(summary(result))
+    print(f"wrote {out}/manifests/, {out}/plan.json, {out}/outputs.json")
+    return EXIT_OK
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from .costreport import cost_table
+
+    path, stack = resolve_stack(args)
+    cfg, notices = load_stack(path, stack)
+    print(cost_table(cfg, stack))
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .config import ConfigError
+    from .synth import StackFileError
+
+    args = parser().parse_args(argv)
+    handler = {"synth": cmd_synth, "cost": cmd_cost}[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""The whole stack config as pydantic models: the one place Pulumi config is read.
+
+Every key lives under the `servingstack:` namespace with camelCase names. Unknown keys, wrong types,
+out-of-range numbers and cross-field conflicts raise `ConfigError` (a `pulumi.RunError`, so the CLI
+prints one line without a traceback) before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from enum import Enum
+from typing import Any, Literal, Mapping, Optional
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import catalog
+from .sizing import FitError, FitReport, ServingShape, check_fit, serving_nodes
+
+NAMESPACE = "servingstack"
+SECRET_KEYS = ("ngcApiKey", "hfToken")
+REDACTED = "[secret]"
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config that cannot work. One line: key path, bad value, what is allowed."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        self.message = message
+        super().__init__(f"{NAMESPACE}:{key}: {message}" if key else message)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_enum_values=True,
+        validate_default=True,
+    )
+
+
+class Environment(str, Enum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class ServingStackKind(str, Enum):
+    VLLM = "vllm"
+    TRITON = "triton"
+    NIM = "nim"
+
+
+_K8S_VERSION = r"^1\.(2[9]|3[0-5])$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+_IMAGE = r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9_](@sha256:[a-f0-9]{64})?$"
+
+
+def _check_cidr(value: str) -> str:
+    m = _CIDR.match(value)
+    if not m or any(int(p) > 255 for p in m.groups()[:4]) or int(m.group(5)) > 32:
+        raise ValueError(f"'{value}' is not an IPv4 CIDR such as 203.0.113.0/24")
+    return value
+
+
+class SystemNodePoolConfig(_Model):
+    instance_type: str = Field("m6i.large", pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")
+    """CPU instance type for coredns and other untainted system pods."""
+    min_size: int = Field(2, ge=1, le=20)
+    max_size: int = Field(4, ge=1, le=50)
+    desired_size: int = Field(2, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SystemNodePoolConfig":
+        _check_sizes(self.min_size, self.max_size, self.desired_size, "cluster.systemNodePool")
+        return self
+
+
+class ClusterConfig(_Model):
+    create: bool = True
+    """True: build a VPC and EKS cluster. False: adopt the existing cluster `name`."""
+    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+    """Cluster name. Required when adopting; defaults to servingstack-<stack> when creating."""
+    version: str = Field("1.33", pattern=_K8S_VERSION)
+    """Kubernetes minor version, e.g. "1.33"."""
+    vpc_cidr: str = "10.0.0.0/16"
+    availability_zone_count: int = Field(3, ge=2, le=6)
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    """CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private-only."""
+    admin_principal_arns: list[str] = Field(default_factory=list)
+    """IAM role/user ARNs granted cluster-admin access entries (the deploying principal always is)."""
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
+        default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    )
+    system_node_pool: SystemNodePoolConfig = Field(default_factory=SystemNodePoolConfig)
+    single_nat_gateway: bool = False
+    """One NAT gateway for all zones (cheaper, not zone-redundant) instead of one per zone."""
+    subnet_ids: list[str] = Field(default_factory=list)
+    """Adopt only: private subnets for node pools (default: the cluster's own subnets)."""
+    pod_identity: bool = True
+    """Whether the cluster runs the EKS Pod Identity agent (adopted clusters without it use IRSA)."""
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, v: str) -> str:
+        return _check_cidr(v)
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _public_cidrs(cls, v: list[str]) -> list[str]:
+        return [_check_cidr(c) for c in v]
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _arns(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not re.match(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$", arn):
+                raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+        return v
+
+
+CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCidrs", "logTypes",
+                            "systemNodePool", "version", "singleNatGateway")
+
+
+class GpuNodePoolConfig(_Model):
+    name: str = Field("gpu", pattern=_DNS_LABEL)
+    """Pool name; also the value of the `servingstack.io/pool` node label."""
+    instance_type: str = "p4de.24xlarge"
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    capacity_reservation_id: Optional[str] = Field(None, pattern=r"^cr-[0-9a-f]{8,17}$")
+    availability_zone: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+    """Single-AZ placement (required for capacity blocks: the reservation's AZ)."""
+    min_size: int = Field(0, ge=0, le=100)
+    max_size: int = Field(2, ge=1, le=100)
+    desired_size: int = Field(2, ge=0, le=100)
+    disk_size_gib: int = Field(200, ge=100, le=16384)
+    """Encrypted gp3 volume for images and logs (Bottlerocket: the /dev/xvdb data volume)."""
+    metadata_hop_limit: int = Field(1, ge=1, le=64)
+    local_nvme_raid0: bool = True
+    """Assemble instance-store NVMe as RAID0 for kubelet ephemeral storage (AL2023 only)."""
+    max_unavailable: int = Field(1, ge=1, le=100)
+    """Nodes replaced at once during a node-group update."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance(cls, v: str) -> str:
+        if v not in catalog.INSTANCE_TYPES:
+            raise ValueError(f"'{v}' is not a known GPU instance type — use one of {', '.join(catalog.INSTANCE_TYPES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> "GpuNodePoolConfig":
+        _check_sizes(self.min_size, self.max_size, self.desired_size, None)
+        if self.capacity_type == "CAPACITY_BLOCK":
+            if not self.capacity_reservation_id:
+                raise _Cross("capacityReservationId", "is required when capacityType is CAPACITY_BLOCK "
+                             "(the cr-... id of the purchased capacity block)")
+            if not catalog.INSTANCE_TYPES[self.instance_type].capacity_block:
+                blocks = [n for n, i in catalog.INSTANCE_TYPES.items() if i.capacity_block]
+                raise _Cross("instanceType", f"'{self.instance_type}' is not sold as a capacity block — use "
+                             f"one of {', '.join(blocks)} or capacityType ON_DEMAND/SPOT")
+            if not self.availability_zone:
+                raise _Cross("availabilityZone", "is required when capacityType is CAPACITY_BLOCK (the "
+                             "reservation's availability zone, e.g. us-east-2a)")
+        elif self.capacity_reservation_id:
+            raise _Cross("capacityReservationId", f"is only used with capacityType CAPACITY_BLOCK, not "
+                         f"{self.capacity_type} — remove it or set capacityType: CAPACITY_BLOCK")
+        return self
+
+    @property
+    def instance(self) -> catalog.GpuInstanceType:
+        return catalog.INSTANCE_TYPES[self.instance_type]
+
+
+class ModelStoreConfig(_Model):
+    create: bool = True
+    """True: create the bucket. False: adopt the existing bucket `bucketName`."""
+    bucket_name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    model_prefix: str = Field("models/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")
+    """Key prefix holding model weights and the Triton repository; the pod role reads only this."""
+    kms_key_arn: Optional[str] = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+    """Adopt only: KMS key of the adopted bucket, for the pods' kms:Decrypt."""
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete a non-empty bucket. Allowed only in dev."""
+
+
+class VllmConfig(_Model):
+    image: Optional[str] = Field(None, pattern=_IMAGE)
+    """Defaults to the pinned vllm/vllm-openai release."""
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
+    load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
+    """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
+    speculative_model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^\[ngram\]$")
+    """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
+    num_speculative_tokens: Optional[int] = Field(None, ge=1, le=16)
+    enable_chunked_prefill: Optional[bool] = None
+    extra_args: list[str] = Field(default_factory=list)
+    """Passed through after the generated flags."""
+
+    @model_validator(mode="after")
+    def _spec(self) -> "VllmConfig":
+        if (self.speculative_model is None) != (self.num_speculative_tokens is None):
+            raise _Cross("numSpeculativeTokens", "speculativeModel and numSpeculativeTokens must be set together")
+        return self
+
+
+class TritonConfig(_Model):
+    image: Optional[str] = Field(None, pattern=_IMAGE)
+    model_name: str = Field("llm", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
+    repository_poll_seconds: int = Field(30, ge=5, le=3600)
+
+
+class NimConfig(_Model):
+    image: Optional[str] = Field(None, pattern=_IMAGE)
+    """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
+    model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class CustomModelConfig(_Model):
+    """Architecture of a model that is not in the catalog (numbers from its config.json)."""
+
+    parameters: float = Field(gt=1e6, le=5e12)
+    layers: int = Field(ge=1, le=1000)
+    hidden_size: int = Field(ge=64)
+    attention_heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=16, le=1024)
+    native_dtype: Literal["bf16", "fp16", "fp8", "int4"] = "bf16"
+    max_context: int = Field(131072, ge=512)
+
+
+class ServingConfig(_Model):
+    stack: ServingStackKind = ServingStackKind.VLLM
+    namespace: str = Field("llm-serving", pattern=_DNS_LABEL)
+    model: str = Field("meta-llama/Llama-3.1-70B-Instruct", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    custom_model: Optional[CustomModelConfig] = None
+    served_model_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,128}$")
+    """Model name clients send (default: the model id)."""
+    service_name: str = Field("llm", pattern=_DNS_LABEL)
+    """Name of the in-cluster Service, the same for all three stacks."""
+    node_pool: Optional[str] = None
+    """Name of the GPU pool to run on (default: the primary gpuNodePool)."""
+    replicas: int = Field(2, ge=0, le=64)
+    tensor_parallel_size: int = Field(2, ge=1, le=8)
+    max_model_len: int = Field(8192, ge=256, le=1048576)
+    gpu_memory_utilization: float = Field(0.92, gt=0.1, le=0.98)
+    max_num_seqs: int = Field(64, ge=1, le=4096)
+    enable_prefix_caching: bool = True
+    dtype: Literal["auto", "bfloat16", "float16", "half", "float32"] = "auto"
+    quantization: Optional[Literal["awq", "gptq", "fp8"]] = None
+    weights_source: Literal["huggingface", "s3"] = "huggingface"
+    spread: Literal["soft", "hard"] = "soft"
+    """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
+    allowed_namespaces: list[str] = Field(default_factory=list)
+    """Namespaces (besides the serving one) whose pods may reach port 8000."""
+    cpu_per_gpu: float = Field(8.0, gt=0, le=64)
+    memory_gib_per_gpu: int = Field(96, ge=8, le=2048)
+    startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
+    """Start-up probe budget; defaults to one derived from the model's weight size."""
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    triton: TritonConfig = Field(default_factory=TritonConfig)
+    nim: NimConfig = Field(default_factory=NimConfig)
+
+    @field_validator("allowed_namespaces")
+    @classmethod
+    def _namespaces(cls, v: list[str]) -> list[str]:
+        for ns in v:
+            if not re.match(_DNS_LABEL, ns):
+                raise ValueError(f"'{ns}' is not a namespace name (lowercase letters, digits, '-')")
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ServingConfig":
+        if self.model not in catalog.MODELS and self.custom_model is None:
+            raise _Cross("model", f"'{self.model}' is not in the model catalog and has no customModel "
+                         f"description — use one of {', '.join(catalog.MODELS)} or add serving.customModel")
+        if self.stack == ServingStackKind.NIM and self.nim.image is None and catalog.nim_image_for(self.model) is None:
+            raise _Cross("nim.image", f"no NIM image is catalogued for '{self.model}' — set serving.nim.image "
+                         "or choose a model NVIDIA publishes a NIM for")
+        if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
+            raise _Cross("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
+                         "vLLM and NIM download the weights themselves — use weightsSource: huggingface")
+        return self
+
+    @property
+    def architecture(self) -> catalog.ModelArchitecture:
+        if self.custom_model is not None:
+            c = self.custom_model
+            return catalog.ModelArchitecture(self.model, c.parameters, c.layers, c.hidden_size, c.attention_heads,
+                                             c.kv_heads, c.head_dim, c.native_dtype, c.max_context)
+        return catalog.MODELS[self.model]
+
+    @property
+    def shape(self) -> ServingShape:
+        return ServingShape(self.replicas, self.tensor_parallel_size, self.max_model_len,
+                            self.gpu_memory_utilization, self.dtype, self.quantization, self.vllm.kv_cache_dtype)
+
+
+class DevicePluginConfig(_Model):
+    chart_version: str = Field(catalog.DEVICE_PLUGIN_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    mig_strategy: Literal["none", "single", "mixed"] = "none"
+    time_slicing_replicas: int = Field(0, ge=0, le=48)
+    """Advertise each GPU this many times (0 = off). Only for dev pools: sharing is not isolation."""
+    gpu_feature_discovery: bool = False
+    dcgm_exporter: bool = False
+    dcgm_exporter_chart_version: str = Field(catalog.DCGM_EXPORTER_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+
+
+class CostConfig(_Model):
+    spot_usd_per_hour: Optional[float] = Field(None, gt=0)
+    """Expected spot price per GPU node-hour (used when capacityType is SPOT)."""
+    capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0)
+    nim_license_usd_per_gpu_month: float = Field(catalog.NIM_LICENSE_USD_PER_GPU_MONTH, ge=0)
+
+
+class StackConfig(_Model):
+    environment: Environment
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    gpu_node_pool: GpuNodePoolConfig = Field(default_factory=GpuNodePoolConfig)
+    extra_gpu_node_pools: list[GpuNodePoolConfig] = Field(default_factory=list)
+    model_store: ModelStoreConfig = Field(default_factory=ModelStoreConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    device_plugin: DevicePluginConfig = Field(default_factory=DevicePluginConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross(self) -> "StackConfig":
+        names = [self.gpu_node_pool.name] + [p.name for p in self.extra_gpu_node_pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise _Cross("extraGpuNodePools", f"pool name '{dupes[0]}' is used twice — give every pool its own name")
+        if self.serving.node_pool is not None and self.serving.node_pool not in names:
+            raise _Cross("serving.nodePool", f"'{self.serving.node_pool}' is not a configured pool — use one of "
+                         f"{', '.join(names)}")
+        if not self.cluster.create and not self.cluster.name:
+            raise _Cross("cluster.name", "is required when cluster.create is false (the existing cluster to adopt)")
+        if not self.model_store.create and not self.model_store.bucket_name:
+            raise _Cross("modelStore.bucketName", "is required when modelStore.create is false")
+        if self.model_store.force_destroy and self.environment != Environment.DEV:
+            raise _Cross("modelStore.forceDestroy", f"true is only allowed in dev, not {self.environment} — "
+                         "empty the bucket by hand before destroying it")
+        if self.device_plugin.time_slicing_replicas and self.environment != Environment.DEV:
+            raise _Cross("devicePlugin.timeSlicingReplicas", f"{self.device_plugin.time_slicing_replicas} is only "
+                         f"allowed in dev (shared GPUs give no memory isolation), not {self.environment}")
+        if self.environment == Environment.PROD and "0.0.0.0/0" in self.cluster.public_access_cidrs:
+            raise _Cross("cluster.publicAccessCidrs", "0.0.0.0/0 opens the prod API endpoint to the internet — "
+                         "list your VPN or CI egress CIDRs")
+        pool = self.serving_pool
+        if pool.ami_type.startswith("BOTTLEROCKET") and (
+            self.device_plugin.time_slicing_replicas or self.device_plugin.mig_strategy != "none"
+        ):
+            raise _Cross("devicePlugin.timeSlicingReplicas", "Bottlerocket NVIDIA pools run their bundled device "
+                         "plugin; configure sharing in Bottlerocket settings or use AL2023_x86_64_NVIDIA")
+        return self
+
+    @property
+    def serving_pool(self) -> GpuNodePoolConfig:
+        wanted = self.serving.node_pool or self.gpu_node_pool.name
+        for pool in [self.gpu_node_pool, *self.extra_gpu_node_pools]:
+            if pool.name == wanted:
+                return pool
+        raise AssertionError("validated above")
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"servingstack-{pulumi_stack_name()}"
+
+
+class _Cross(ValueError):
+    """Cross-field rule failure carrying its own key (relative to the model that raised it)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _check_sizes(min_size: int, max_size: int, desired: int, where: Optional[str]) -> None:
+    if min_size > max_size:
+        raise _Cross("minSize", f"{min_size} is greater than maxSize {max_size} — minSize must be <= maxSize")
+    if not min_size <= desired <= max_size:
+        raise _Cross("desiredSize", f"{desired} is outside [minSize {min_size}, maxSize {max_size}]")
+
+
+# ---- loading -----------------------------------------------------------------------------------
+
+TOP_LEVEL_KEYS = {to_camel(k): k for k in StackConfig.model_fields}
+
+
+def pulumi_stack_name() -> str:
+    try:
+        return pulumi.get_stack()
+    except Exception:  # noqa: BLE001 - outside a Pulumi run (pure tests)
+        return "local"
+
+
+def parse_stack_config(raw: Mapping[str, Any], *, notices: Optional[list[str]] = None) -> StackConfig:
+    """Validate a raw `servingstack:`-namespaced config map (values as strings or JSON strings, as the
+    engine passes them, or as already-decoded YAML values). Raises ConfigError; pure otherwise."""
+    notices = notices if notices is not None else []
+    data: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        ns, _, key = full_key.partition(":")
+        if ns != NAMESPACE:
+            if ns == "aws" and key == "region":
+                data["region"] = value
+            continue
+        if key in SECRET_KEYS:
+            continue
+        if key not in TOP_LEVEL_KEYS or key == "region":
+            allowed = ", ".join(sorted([*TOP_LEVEL_KEYS.keys() - {"region"}, *SECRET_KEYS]))
+            raise ConfigError(key, f"unknown key — allowed top-level keys are {allowed}")
+        data[key] = _decode(key, value)
+    cluster = data.get("cluster")
+    if isinstance(cluster, dict) and cluster.get("create") is False:
+        ignored = [k for k in CREATE_ONLY_CLUSTER_KEYS if k in cluster and k != "version"]
+        if ignored:
+            notices.append(f"notice: servingstack:cluster.{', cluster.'.join(ignored)} ignored: "
+                           "they only apply when cluster.create is true")
+    try:
+        cfg = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _to_config_error(exc, data) from None
+    fit_check(cfg)
+    _check_capacity(cfg)
+    return cfg
+
+
+def _check_capacity(cfg: StackConfig) -> None:
+    pool = cfg.serving_pool
+    s = cfg.serving
+    needed = serving_nodes(s.replicas, s.tensor_parallel_size, pool.instance.gpus, s.spread == "hard")
+    if needed > pool.max_size:
+        where = "gpuNodePool" if pool is cfg.gpu_node_pool else "extraGpuNodePools"
+        raise ConfigError(f"{where}.maxSize", f"{pool.max_size} — {s.replicas} replicas x {s.tensor_parallel_size} "
+                          f"GPUs ({s.spread} spread) need {needed} {pool.instance_type} nodes — raise maxSize to "
+                          f">= {needed} or lower serving.replicas")
+
+
+def fit_check(cfg: StackConfig) -> FitReport:
+    try:
+        return check_fit(cfg.serving.architecture, cfg.serving_pool.instance, cfg.serving.shape)
+    except FitError as exc:
+        raise ConfigError(exc.key, f"{_fmt_value(_lookup(cfg, exc.key))} — {exc.message}") from None
+
+
+def _lookup(cfg: StackConfig, key: str) -> Any:
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, _snake(part))
+    return obj
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _decode(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if key == "environment" or key == "region":
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(key, f"{value!r} is not valid JSON/YAML for an object — see the README config reference")
+
+
+def _to_config_error(exc: ValidationError, data: Mapping[str, Any]) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    ctx_error = (err.get("ctx") or {}).get("error")
+    message = err["msg"]
+    if isinstance(ctx_error, _Cross):
+        # A model validator: its location is the model; the rule names the field inside it.
+        loc = loc + ctx_error.key.split(".")
+        message = ctx_error.message
+        value = _dig(data, loc)
+    else:
+        message = message.removeprefix("Value error, ")
+        value = err.get("input")
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        return ConfigError(key, "unknown key — check the spelling against the README config reference")
+    if err["type"] == "missing":
+        return ConfigError(key, "is required")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    if isinstance(ctx_error, _Cross):
+        return ConfigError(key, f"{message}{suffix}")
+    return ConfigError(key, f"{_fmt_value(value)} — {message}{suffix}")
+
+
+def _dig(data: Any, loc: list[str]) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, separators=(",", ":"))
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def raw_config_from_runtime() -> dict[str, Any]:
+    """Every `servingstack:` / `aws:region` value the engine (or synth) handed the program."""
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return {k: v for k, v in raw.items() if k.startswith(f"{NAMESPACE}:") or k == "aws:region"}
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the stack's config from the running Pulumi program."""
+    notices: list[str] = []
+    cfg = parse_stack_config(raw_config_from_runtime(), notices=notices)
+    for notice in notices:
+        print(notice, file=sys.stderr)
+    return cfg
+
+
+# ---- secrets -----------------------------------------------------------------------------------
+
+def secret_needed(cfg: StackConfig) -> dict[str, bool]:
+    """Which secret config keys this stack needs: NGC for NIM (its image and model downloads; the
+    Triton images on nvcr.io are public); HF for (gated) Hugging Face downloads by vLLM/Triton."""
+    ngc = cfg.serving.stack == "nim"
+    hf = cfg.serving.stack != "nim" and cfg.serving.weights_source == "huggingface"
+    return {"ngcApiKey": ngc, "hfToken": hf}
+
+
+def require_secret(key: str) -> pulumi.Output[str]:
+    """A secret config value as a secret Output. Fails in one line if it is missing or was set in
+    plaintext (it must come from `pulumi config set --secret`)."""
+    from pulumi.runtime import config as runtime_config
+
+    full = f"{NAMESPACE}:{key}"
+    value = runtime_config.get_config(full)
+    if value is None:
+        raise ConfigError(key, f"is not set — run `pulumi config set --secret {full} <value>`")
+    if not runtime_config.is_config_secret(full):
+        raise ConfigError(key, f"is set in plaintext — remove it and run `pulumi config set --secret {full} <value>`")
+    return pulumi.Output.secret(str(value))

@@ -1,0 +1,41 @@
+"""Pure: what a validated stack config occupies and costs (fit, nodes, monthly cost)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import catalog
+from .config import StackConfig, fit_check
+from .sizing import FitReport, MonthlyCost, monthly_cost, serving_nodes
+
+
+@dataclass(frozen=True)
+class Estimate:
+    fit: FitReport
+    gpus_per_replica: int
+    gpu_nodes: int
+    cost: MonthlyCost
+
+
+def hourly_rate(cfg: StackConfig) -> tuple[float, str]:
+    """The per-node hourly rate for the serving pool's capacity type, and where it came from."""
+    pool = cfg.serving_pool
+    if pool.capacity_type == "SPOT" and cfg.cost.spot_usd_per_hour:
+        return cfg.cost.spot_usd_per_hour, "spot (configured rate)"
+    if pool.capacity_type == "CAPACITY_BLOCK" and cfg.cost.capacity_block_usd_per_hour:
+        return cfg.cost.capacity_block_usd_per_hour, "capacity block (configured rate)"
+    note = "" if pool.capacity_type == "ON_DEMAND" else f" (no {pool.capacity_type} rate configured)"
+    return pool.instance.on_demand_usd_per_hour, f"on-demand {catalog.PRICES_AS_OF}{note}"
+
+
+def estimate(cfg: StackConfig, stack: str | None = None) -> Estimate:
+    """Fit, node count and monthly cost of the serving pool, optionally as if `stack` served it."""
+    stack = stack or str(cfg.serving.stack)
+    pool = cfg.serving_pool
+    tp = cfg.serving.tensor_parallel_size
+    nodes = serving_nodes(cfg.serving.replicas, tp, pool.instance.gpus, cfg.serving.spread == "hard",
+                          pool.desired_size)
+    rate, source = hourly_rate(cfg)
+    licensed = cfg.serving.replicas * tp if stack == "nim" else 0
+    cost = monthly_cost(nodes, rate, licensed, cfg.cost.nim_license_usd_per_gpu_month, source)
+    return Estimate(fit=fit_check(cfg), gpus_per_replica=tp, gpu_nodes=nodes, cost=cost)

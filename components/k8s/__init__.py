@@ -1,0 +1,1 @@
+"""Kubernetes-side components: device plugin, credentials, the shared serving pod spec."""

@@ -1,0 +1,85 @@
+"""NgcCredentials and HuggingFaceToken: Kubernetes Secrets made only from Pulumi secret config."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Optional, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from typing_extensions import NotRequired
+
+NGC_REGISTRY = "nvcr.io"
+NGC_USERNAME = "$oauthtoken"
+
+
+def ngc_docker_config(api_key: str) -> str:
+    """The .dockerconfigjson for nvcr.io: user literally `$oauthtoken`, password the API key."""
+    auth = base64.b64encode(f"{NGC_USERNAME}:{api_key}".encode()).decode()
+    return json.dumps({"auths": {NGC_REGISTRY: {"username": NGC_USERNAME, "password": api_key, "auth": auth}}})
+
+
+def _secret_opts(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["data", "stringData"])
+
+
+class NgcCredentialsArgs(TypedDict):
+    namespace: pulumi.Input[str]
+    """Namespace of the serving pods."""
+    api_key: pulumi.Input[str]
+    """NGC API key; pass a secret Output (`config.require_secret`)."""
+    pull_secret_name: NotRequired[str]
+    """Name of the nvcr.io image pull secret. Default "ngc-secret"."""
+    api_secret_name: NotRequired[str]
+    """Name of the Opaque secret holding NGC_API_KEY. Default "ngc-api"."""
+
+
+class NgcCredentials(pulumi.ComponentResource):
+    """An nvcr.io image pull secret and an NGC_API_KEY secret, both secret in Pulumi state."""
+
+    pull_secret_name: pulumi.Output[str]
+    """Name of the kubernetes.io/dockerconfigjson secret for nvcr.io."""
+    api_secret_name: pulumi.Output[str]
+    """Name of the Opaque secret with key NGC_API_KEY."""
+
+    def __init__(self, name: str, args: NgcCredentialsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:NgcCredentials", name, None, opts)
+        key = pulumi.Output.secret(args["api_key"])
+        pull_name = args.get("pull_secret_name", "ngc-secret")
+        api_name = args.get("api_secret_name", "ngc-api")
+        pull = k8s.core.v1.Secret(
+            f"{name}-pull", metadata=k8s.meta.v1.ObjectMetaArgs(name=pull_name, namespace=args["namespace"]),
+            type="kubernetes.io/dockerconfigjson", string_data={".dockerconfigjson": key.apply(ngc_docker_config)},
+            opts=_secret_opts(self))
+        api = k8s.core.v1.Secret(
+            f"{name}-api", metadata=k8s.meta.v1.ObjectMetaArgs(name=api_name, namespace=args["namespace"]),
+            type="Opaque", string_data={"NGC_API_KEY": key}, opts=_secret_opts(self))
+        self.pull_secret_name = pull.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
+        self.api_secret_name = api.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
+        self.register_outputs({"pull_secret_name": self.pull_secret_name, "api_secret_name": self.api_secret_name})
+
+
+class HuggingFaceTokenArgs(TypedDict):
+    namespace: pulumi.Input[str]
+    """Namespace of the serving pods."""
+    token: pulumi.Input[str]
+    """Hugging Face token; pass a secret Output (`config.require_secret`)."""
+    secret_name: NotRequired[str]
+    """Name of the Opaque secret with key HF_TOKEN. Default "hf-token"."""
+
+
+class HuggingFaceToken(pulumi.ComponentResource):
+    """An Opaque secret holding HF_TOKEN for gated Hugging Face downloads, secret in Pulumi state."""
+
+    secret_name: pulumi.Output[str]
+    """Name of the secret (key HF_TOKEN)."""
+
+    def __init__(self, name: str, args: HuggingFaceTokenArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:HuggingFaceToken", name, None, opts)
+        secret = k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.get("secret_name", "hf-token"), namespace=args["namespace"]),
+            type="Opaque", string_data={"HF_TOKEN": pulumi.Output.secret(args["token"])}, opts=_secret_opts(self))
+        self.secret_name = secret.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
+        self.register_outputs({"secret_name": self.secret_name})

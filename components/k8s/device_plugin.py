@@ -1,0 +1,70 @@
+"""NvidiaDevicePlugin: advertises `nvidia.com/gpu` on the GPU pools (and optionally DCGM metrics)."""
+
+from __future__ import annotations
+
+from typing import Optional, TypedDict
+
+import pulumi
+from typing_extensions import NotRequired
+
+from .. import catalog
+from .device_plugin_spec import dcgm_exporter_values, device_plugin_values
+from .helm import HelmChart, helm_release
+
+NAMESPACE = "nvidia-device-plugin"
+
+
+class NvidiaDevicePluginArgs(TypedDict):
+    pool_names: list[str]
+    """GPU pools (values of the `servingstack.io/pool` label) that need the plugin: AL2023 NVIDIA pools."""
+    skip_reason: NotRequired[str]
+    """When set, install nothing and report this reason (e.g. every pool is Bottlerocket NVIDIA)."""
+    chart_version: NotRequired[str]
+    """nvidia-device-plugin chart version. Default the pinned catalog version."""
+    mig_strategy: NotRequired[str]
+    """none (default), single or mixed."""
+    time_slicing_replicas: NotRequired[int]
+    """Advertise each GPU this many times (dev only). Default 0 (off)."""
+    gpu_feature_discovery: NotRequired[bool]
+    """Install GPU feature discovery (and NFD) for GPU model labels. Default false."""
+    dcgm_exporter: NotRequired[bool]
+    """Install the DCGM exporter for GPU metrics on port 9400. Default false."""
+    dcgm_exporter_chart_version: NotRequired[str]
+    """dcgm-exporter chart version. Default the pinned catalog version."""
+
+
+class NvidiaDevicePlugin(pulumi.ComponentResource):
+    """The official nvidia-device-plugin Helm chart, pinned, scheduled onto the GPU pools."""
+
+    installed: pulumi.Output[bool]
+    """Whether the chart was installed."""
+    status: pulumi.Output[str]
+    """What was installed, or why nothing was."""
+    chart_version: pulumi.Output[str]
+    """Installed chart version."""
+
+    def __init__(self, name: str, args: NvidiaDevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:NvidiaDevicePlugin", name, None, opts)
+        version = args.get("chart_version", catalog.DEVICE_PLUGIN_CHART_VERSION)
+        child = pulumi.ResourceOptions(parent=self)
+        skip = args.get("skip_reason")
+        if skip or not args["pool_names"]:
+            self.installed = pulumi.Output.from_input(False)
+            self.status = pulumi.Output.from_input(skip or "no GPU pool needs the device plugin")
+        else:
+            helm_release(f"{name}", HelmChart("nvidia-device-plugin", catalog.DEVICE_PLUGIN_CHART_REPO, version,
+                                              NAMESPACE),
+                         device_plugin_values(args["pool_names"], args.get("mig_strategy", "none"),
+                                              args.get("time_slicing_replicas", 0),
+                                              args.get("gpu_feature_discovery", False)), child)
+            self.installed = pulumi.Output.from_input(True)
+            self.status = pulumi.Output.from_input(f"nvidia-device-plugin {version} on pools "
+                                                   f"{', '.join(args['pool_names'])}")
+        if args.get("dcgm_exporter"):
+            helm_release(f"{name}-dcgm", HelmChart("dcgm-exporter", catalog.DCGM_EXPORTER_CHART_REPO,
+                                                   args.get("dcgm_exporter_chart_version",
+                                                            catalog.DCGM_EXPORTER_CHART_VERSION), NAMESPACE),
+                         dcgm_exporter_values(args["pool_names"]), child)
+        self.chart_version = pulumi.Output.from_input(version)
+        self.register_outputs({"installed": self.installed, "status": self.status,
+                               "chart_version": self.chart_version})

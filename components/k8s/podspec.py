@@ -1,0 +1,251 @@
+"""The one pod-spec contract vLLM, Triton and NIM share. Pure: builds Kubernetes manifests as dicts.
+
+Every serving stack gets the same GPU request = limit = tensor-parallel size, GPU tolerations and
+node selection, a memory-backed /dev/shm sized for tensor parallelism (counted in the memory limit),
+a model cache on the node's (NVMe-backed where available) ephemeral storage, start-up/readiness/
+liveness probes with a start-up budget from the model's size, a restricted security context, a
+rolling update that needs no spare GPU, topology spread and a PodDisruptionBudget for >= 2 replicas,
+and a NetworkPolicy that admits only configured namespaces.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+SERVING_PORT = 8000
+PROBE_PERIOD_SECONDS = 10
+COMPONENT = "llm-server"
+
+
+@dataclass(frozen=True)
+class Probes:
+    ready_path: str
+    live_path: str
+    port: int = SERVING_PORT
+    startup_seconds: int = 1840
+
+
+@dataclass(frozen=True)
+class ServingWorkload:
+    """Everything the shared builder needs; each stack fills in only what is specific to it."""
+
+    name: str
+    """Deployment name (DNS label)."""
+    namespace: str
+    stack: str
+    model_slug: str
+    image: str
+    container_name: str
+    args: list[str]
+    probes: Probes
+    gpus: int
+    replicas: int
+    cpu: float
+    memory_gib: int
+    shm_gib: int
+    cache_mount_path: str
+    cache_size_gib: int
+    service_account: str
+    tolerations: list[dict]
+    node_selector: dict[str, str]
+    command: Optional[list[str]] = None
+    env: list[dict] = field(default_factory=list)
+    ports: list[dict] = field(default_factory=lambda: [{"name": "http", "containerPort": SERVING_PORT}])
+    extra_volumes: list[dict] = field(default_factory=list)
+    extra_mounts: list[dict] = field(default_factory=list)
+    image_pull_secrets: list[str] = field(default_factory=list)
+    run_as_user: int = 10001
+    hard_spread: bool = False
+    checkov_waivers: dict[str, str] = field(default_factory=dict)
+    """checkov check id -> reason, written as `checkov.io/skipN` annotations on the Deployment."""
+    metrics_path: str = "/metrics"
+    metrics_port: int = SERVING_PORT
+
+
+def dns_label(text: str, limit: int = 63) -> str:
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return re.sub(r"-{2,}", "-", label)[:limit].rstrip("-")
+
+
+def selector_labels(w: ServingWorkload) -> dict[str, str]:
+    return {"app.kubernetes.io/name": w.stack, "app.kubernetes.io/instance": w.name}
+
+
+def workload_labels(w: ServingWorkload) -> dict[str, str]:
+    return {**selector_labels(w), "app.kubernetes.io/component": COMPONENT,
+            "app.kubernetes.io/part-of": "servingstack", "servingstack.io/model": w.model_slug}
+
+
+def resources(w: ServingWorkload) -> dict:
+    """GPU request = limit = tensor-parallel size. The memory-backed /dev/shm counts against the
+    container's memory limit, so the limit is the working set plus shm; requests equal limits
+    (Guaranteed QoS: a serving pod should be the last evicted)."""
+    memory = f"{w.memory_gib + w.shm_gib}Gi"
+    cpu = _cpu(w.cpu)
+    ephemeral = f"{w.cache_size_gib + 10}Gi"
+    amounts = {"cpu": cpu, "memory": memory, "nvidia.com/gpu": str(w.gpus), "ephemeral-storage": ephemeral}
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def _cpu(cores: float) -> str:
+    return str(int(cores)) if float(cores).is_integer() else f"{int(cores * 1000)}m"
+
+
+def probes(p: Probes) -> dict:
+    """Start-up probe covers loading; liveness only starts after it, so a slow load is never killed."""
+    startup_failures = max(1, math.ceil(p.startup_seconds / PROBE_PERIOD_SECONDS))
+    http = lambda path: {"httpGet": {"path": path, "port": p.port}}  # noqa: E731
+    return {
+        "startupProbe": {**http(p.ready_path), "periodSeconds": PROBE_PERIOD_SECONDS, "timeoutSeconds": 5,
+                         "failureThreshold": startup_failures},
+        "readinessProbe": {**http(p.ready_path), "periodSeconds": PROBE_PERIOD_SECONDS, "timeoutSeconds": 5,
+                           "failureThreshold": 3},
+        "livenessProbe": {**http(p.live_path), "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4},
+    }
+
+
+def container_security_context() -> dict:
+    return {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def pod_security_context(uid: int) -> dict:
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def volumes(w: ServingWorkload) -> tuple[list[dict], list[dict]]:
+    vols = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{w.shm_gib}Gi"}},
+        # On NVMe pools kubelet's ephemeral storage is the RAID0 array, so this emptyDir is NVMe.
+        {"name": "model-cache", "emptyDir": {"sizeLimit": f"{w.cache_size_gib}Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "8Gi"}},
+        *w.extra_volumes,
+    ]
+    mounts = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "model-cache", "mountPath": w.cache_mount_path},
+        {"name": "tmp", "mountPath": "/tmp"},
+        *w.extra_mounts,
+    ]
+    return vols, mounts
+
+
+def affinity_and_spread(w: ServingWorkload) -> dict:
+    """For >= 2 replicas: hard = one replica per node (required anti-affinity) and zone spread
+    preferred; soft = spread over nodes when possible, packing allowed."""
+    if w.replicas < 2:
+        return {}
+    selector = {"matchLabels": selector_labels(w)}
+    if w.hard_spread:
+        return {
+            "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]}},
+            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                           "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}],
+        }
+    return {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                           "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}]}
+
+
+def deployment(w: ServingWorkload) -> dict:
+    vols, mounts = volumes(w)
+    container = {
+        "name": w.container_name,
+        "image": w.image,
+        "imagePullPolicy": "IfNotPresent",
+        **({"command": w.command} if w.command else {}),
+        "args": w.args,
+        "env": w.env,
+        "ports": [{**p, "protocol": "TCP"} for p in w.ports],
+        "resources": resources(w),
+        **probes(w.probes),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    annotations = {f"checkov.io/skip{i}": f"{check}={reason}"
+                   for i, (check, reason) in enumerate(sorted(w.checkov_waivers.items()), start=1)}
+    pod_annotations = {"prometheus.io/scrape": "true", "prometheus.io/path": w.metrics_path,
+                       "prometheus.io/port": str(w.metrics_port)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": w.name, "namespace": w.namespace, "labels": workload_labels(w),
+                     **({"annotations": annotations} if annotations else {})},
+        "spec": {
+            "replicas": w.replicas,
+            "selector": {"matchLabels": selector_labels(w)},
+            # No surge: a GPU node rarely has spare GPUs for an extra replica; replace one at a time.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": workload_labels(w), "annotations": pod_annotations},
+                "spec": {
+                    "serviceAccountName": w.service_account,
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security_context(w.run_as_user),
+                    "nodeSelector": dict(w.node_selector),
+                    "tolerations": list(w.tolerations),
+                    **affinity_and_spread(w),
+                    **({"imagePullSecrets": [{"name": n} for n in w.image_pull_secrets]}
+                       if w.image_pull_secrets else {}),
+                    "terminationGracePeriodSeconds": 60,
+                    "containers": [container],
+                    "volumes": vols,
+                },
+            },
+        },
+    }
+
+
+def service(w: ServingWorkload, service_name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": service_name, "namespace": w.namespace, "labels": workload_labels(w)},
+        "spec": {"type": "ClusterIP", "selector": selector_labels(w),
+                 "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
+                           for p in w.ports]},
+    }
+
+
+def pod_disruption_budget(w: ServingWorkload) -> Optional[dict]:
+    if w.replicas < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": w.name, "namespace": w.namespace, "labels": workload_labels(w)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(w)}},
+    }
+
+
+def network_policy(w: ServingWorkload, allowed_namespaces: list[str]) -> dict:
+    """Only pods of the serving namespace and the allowed namespaces reach the serving ports."""
+    namespaces = sorted({w.namespace, *allowed_namespaces})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": w.name, "namespace": w.namespace, "labels": workload_labels(w)},
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(w)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{"namespaceSelector": {"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}}],
+                "ports": [{"protocol": "TCP", "port": p["containerPort"]} for p in w.ports],
+            }],
+        },
+    }
+
+
+def service_account(w: ServingWorkload, annotations: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": w.service_account, "namespace": w.namespace, "labels": workload_labels(w),
+                     **({"annotations": annotations} if annotations else {})},
+        "automountServiceAccountToken": False,
+    }

@@ -1,0 +1,203 @@
+"""ServingPlatform: the composition root wiring cluster, GPU pools, add-ons, storage and one serving
+stack from a validated StackConfig. Everything it builds is decided by the config; it holds no logic
+beyond choosing and connecting components."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import config as config_module
+from .aws.cluster import EksCluster
+from .aws.model_store import ModelReadAccess, ModelStore
+from .aws.nodepool import GpuNodePool
+from .config import GpuNodePoolConfig, StackConfig
+from .estimate import estimate
+from .k8s.credentials import HuggingFaceToken, NgcCredentials
+from .k8s.device_plugin import NvidiaDevicePlugin
+from .serving.nim import NimServer
+from .serving.triton import TritonServer
+from .serving.vllm import VllmServer
+
+SERVICE_ACCOUNT = "llm-server"
+
+
+def default_tags(cfg: StackConfig) -> dict[str, str]:
+    return {"servingstack.io/environment": str(cfg.environment), "servingstack.io/stack": pulumi.get_stack(),
+            "managed-by": "pulumi", **cfg.tags}
+
+
+class ServingPlatform(pulumi.ComponentResource):
+    """Everything one environment runs: EKS cluster (created or adopted), GPU node pools, NVIDIA
+    device plugin, model store with read-only pod access, credentials, and the chosen serving stack."""
+
+    outputs: dict[str, Any]
+
+    def __init__(self, name: str, cfg: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
+        # Fail before building: secrets the stack needs are checked before the first registration.
+        needed = config_module.secret_needed(cfg)
+        secrets = {key: config_module.require_secret(key) for key, need in needed.items() if need}
+        plan = estimate(cfg)
+        super().__init__("servingstack:index:ServingPlatform", name, None, opts)
+        tags = default_tags(cfg)
+        child = pulumi.ResourceOptions(parent=self)
+        c = cfg.cluster
+        cluster = EksCluster("cluster", {
+            "cluster_name": cfg.cluster_name, "region": cfg.region, "create": c.create, "version": c.version,
+            "vpc_cidr": c.vpc_cidr, "availability_zone_count": c.availability_zone_count,
+            "single_nat_gateway": c.single_nat_gateway, "public_access_cidrs": c.public_access_cidrs,
+            "admin_principal_arns": c.admin_principal_arns, "log_types": list(c.log_types),
+            "system_instance_type": c.system_node_pool.instance_type, "system_min_size": c.system_node_pool.min_size,
+            "system_max_size": c.system_node_pool.max_size, "system_desired_size": c.system_node_pool.desired_size,
+            "pod_identity": c.pod_identity, **({"subnet_ids": c.subnet_ids} if c.subnet_ids else {}), "tags": tags,
+        }, opts=child)
+        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
+        pools = {p.name: self._pool(p, cluster, tags, after_cluster) for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
+        pool = pools[cfg.serving_pool.name]
+
+        k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        device_pools = [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
+                        if not p.ami_type.startswith("BOTTLEROCKET")]
+        dp = cfg.device_plugin
+        plugin = NvidiaDevicePlugin("device-plugin", {
+            "pool_names": device_pools,
+            **({} if device_pools else {"skip_reason": "every GPU pool runs Bottlerocket NVIDIA, whose AMI "
+                                                        "bundles the device plugin"}),
+            "chart_version": dp.chart_version, "mig_strategy": dp.mig_strategy,
+            "time_slicing_replicas": dp.time_slicing_replicas, "gpu_feature_discovery": dp.gpu_feature_discovery,
+            "dcgm_exporter": dp.dcgm_exporter, "dcgm_exporter_chart_version": dp.dcgm_exporter_chart_version,
+        }, opts=k8s_opts)
+
+        s = cfg.serving
+        namespace = k8s.core.v1.Namespace("serving-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=s.namespace, labels={
+                # Every serving pod meets the restricted Pod Security Standard; enforce it.
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "app.kubernetes.io/part-of": "servingstack"}),
+            opts=k8s_opts)
+        ms = cfg.model_store
+        store = ModelStore("model-store", {
+            "create": ms.create, **({"bucket_name": ms.bucket_name} if ms.bucket_name else {}),
+            **({"kms_key_arn": ms.kms_key_arn} if ms.kms_key_arn else {}),
+            "noncurrent_version_days": ms.noncurrent_version_days, "force_destroy": ms.force_destroy,
+            "protect": str(cfg.environment) == "prod", "tags": tags,
+        }, opts=child)
+        # Triton's S3 client is known to work with IRSA; Pod Identity is unconfirmed for it.
+        use_pod_identity = c.pod_identity and s.stack != "triton"
+        access = ModelReadAccess("model-read", {
+            "cluster_name": cluster.cluster_name, "namespace": s.namespace, "service_account": SERVICE_ACCOUNT,
+            "bucket_arn": store.bucket_arn, "kms_key_arn": store.kms_key_arn, "model_prefix": ms.model_prefix,
+            "use_pod_identity": use_pod_identity, "oidc_provider_arn": cluster.oidc_provider_arn,
+            "oidc_issuer_url": cluster.oidc_issuer_url, "tags": tags,
+        }, opts=child)
+
+        serving_deps: list[pulumi.Resource] = [namespace, plugin, pool]
+        common = {
+            "namespace": s.namespace, "model": s.model, "node_labels": pool.labels, "tolerations": pool.tolerations,
+            "replicas": s.replicas, "tensor_parallel_size": s.tensor_parallel_size, "max_model_len": s.max_model_len,
+            "gpu_memory_utilization": s.gpu_memory_utilization, "max_num_seqs": s.max_num_seqs,
+            "enable_prefix_caching": s.enable_prefix_caching, "dtype": s.dtype,
+            **({"quantization": s.quantization} if s.quantization else {}),
+            **({"served_model_name": s.served_model_name} if s.served_model_name else {}),
+            "local_nvme": pool.local_nvme, "cpu_per_gpu": s.cpu_per_gpu, "memory_gib_per_gpu": s.memory_gib_per_gpu,
+            "weights_gib": plan.fit.weights_gib,
+            **({"startup_seconds": s.startup_seconds} if s.startup_seconds else {}),
+            "service_name": s.service_name, "service_account": SERVICE_ACCOUNT,
+            "service_account_annotations": access.service_account_annotations,
+            "allowed_namespaces": s.allowed_namespaces, "hard_spread": s.spread == "hard",
+        }
+        if "hfToken" in secrets:
+            hf = HuggingFaceToken("hf-token", {"namespace": s.namespace, "token": secrets["hfToken"]},
+                                  opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])))
+            serving_deps.append(hf)
+            common["hf_token_secret"] = "hf-token"
+        serving_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=serving_deps))
+        if s.stack == "vllm":
+            server = VllmServer("serving", {
+                **common, **({"image": s.vllm.image} if s.vllm.image else {}),
+                "kv_cache_dtype": s.vllm.kv_cache_dtype,
+                **({"load_format": s.vllm.load_format} if s.vllm.load_format else {}),
+                **({"model_uri": store.bucket_name.apply(lambda b: f"s3://{b}/{ms.model_prefix}{s.model}/")}
+                   if s.weights_source == "s3" else {}),
+                **({"speculative_model": s.vllm.speculative_model,
+                    "num_speculative_tokens": s.vllm.num_speculative_tokens} if s.vllm.speculative_model else {}),
+                **({"enable_chunked_prefill": s.vllm.enable_chunked_prefill}
+                   if s.vllm.enable_chunked_prefill is not None else {}),
+                "extra_args": s.vllm.extra_args, "region": cfg.region,
+            }, opts=serving_opts)
+        elif s.stack == "triton":
+            server = TritonServer("serving", {
+                **common, **({"image": s.triton.image} if s.triton.image else {}),
+                "bucket_name": store.bucket_name, "repository_prefix": f"{ms.model_prefix}triton/",
+                "model_name": s.triton.model_name, "repository_poll_seconds": s.triton.repository_poll_seconds,
+                "region": cfg.region,
+            }, opts=serving_opts)
+        else:
+            ngc = NgcCredentials("ngc", {"namespace": s.namespace, "api_key": secrets["ngcApiKey"]},
+                                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])))
+            server = NimServer("serving", {
+                **common, **({"image": s.nim.image} if s.nim.image else {}),
+                **({"model_profile": s.nim.model_profile} if s.nim.model_profile else {}),
+                "pull_secret_name": ngc.pull_secret_name, "api_secret_name": ngc.api_secret_name,
+            }, opts=pulumi.ResourceOptions.merge(serving_opts, pulumi.ResourceOptions(depends_on=[*serving_deps, ngc])))
+
+        cost = plan.cost
+        self.outputs = {
+            "environment": str(cfg.environment),
+            "clusterName": cluster.cluster_name,
+            "kubeconfig": cluster.kubeconfig,
+            "servingStack": str(s.stack),
+            "model": s.model,
+            "namespace": s.namespace,
+            "endpoint": server.endpoint,
+            "openaiBaseUrl": server.endpoint.apply(lambda e: f"{e}/v1") if s.stack != "triton" else None,
+            "modelStoreBucket": store.bucket_name,
+            "modelStoreAccess": access.mode,
+            "devicePlugin": plugin.status,
+            "gpuSummary": {
+                "instanceType": cfg.serving_pool.instance_type, "gpusPerReplica": plan.gpus_per_replica,
+                "replicas": s.replicas, "gpuNodes": plan.gpu_nodes,
+                "gpuMemoryGibPerGpu": cfg.serving_pool.instance.gpu_memory_gib,
+            },
+            "kvCacheTokens": plan.fit.kv_cache_tokens,
+            "maxConcurrentSequences": plan.fit.max_concurrent_sequences,
+            "monthlyCostUsd": round(cost.total_usd, 2),
+            "monthlyCostBreakdown": {
+                "gpuComputeUsd": round(cost.gpu_compute_usd, 2), "softwareLicenseUsd": round(cost.license_usd, 2),
+                "nodes": cost.nodes, "hourlyRateUsd": cost.hourly_rate_usd, "rateSource": cost.rate_source,
+                "excludes": "EKS control plane, system nodes, NAT, storage and data transfer",
+            },
+        }
+        self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
+        self.register_outputs(self.outputs)
+
+    def _pool(self, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
+              opts: pulumi.ResourceOptions) -> GpuNodePool:
+        subnets = cluster.subnet_ids
+        if p.availability_zone:
+            subnets = _subnets_in_zone(cluster, p.availability_zone)
+        return GpuNodePool(f"pool-{p.name}", {
+            "cluster_name": cluster.cluster_name, "subnet_ids": subnets, "pool_name": p.name,
+            "instance_type": p.instance_type, "ami_type": p.ami_type, "capacity_type": p.capacity_type,
+            **({"capacity_reservation_id": p.capacity_reservation_id} if p.capacity_reservation_id else {}),
+            "min_size": p.min_size, "max_size": p.max_size, "desired_size": p.desired_size,
+            "disk_size_gib": p.disk_size_gib, "metadata_hop_limit": p.metadata_hop_limit,
+            "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
+            "tags": tags,
+        }, opts=opts)
+
+
+def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]:
+    import pulumi_aws as aws
+
+    def pick(a: list) -> Any:
+        ids, zones = a
+        if zones:
+            return [i for i, z in zip(ids, zones) if z == zone]
+        return aws.ec2.get_subnets_output(filters=[
+            aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=ids),
+            aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone])]).ids
+
+    return pulumi.Output.all(cluster.subnet_ids, cluster.subnet_zones).apply(pick)

@@ -1,0 +1,243 @@
+"""Pure plan-time sizing: does the model fit its GPUs, how much KV cache is left, how many nodes
+the serving pods occupy and what that costs per month.
+
+Nothing here imports Pulumi. The memory model follows vLLM V1's worker (vllm/v1/worker/gpu_worker.py):
+
+    usable per GPU   = GPU memory x gpuMemoryUtilization
+    KV budget / GPU  = usable - weights / TP - OVERHEAD_RESERVE_GIB
+    KV bytes / token = 2 (K and V) x layers x KV heads x head_dim x KV dtype bytes, split over
+                       min(TP, KV heads) GPUs (TP beyond the KV-head count replicates KV heads)
+
+The overhead reserve stands for activations of the profiling run, the CUDA context, NCCL buffers and
+CUDA graphs; it is an estimate (serving-facts.md section 6), so the real "Available KV cache memory"
+in the engine's start-up log is the figure to trust on first deploy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from .catalog import BYTES_PER_PARAM, GIB, HOURS_PER_MONTH, GpuInstanceType, ModelArchitecture
+
+OVERHEAD_RESERVE_GIB = 4.0
+KV_BLOCK_TOKENS = 16
+
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32", "float32": "fp32"}
+
+
+class FitError(ValueError):
+    """A config that cannot work on its hardware. `key` is the config key path to change."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ServingShape:
+    """The engine-neutral serving settings the sizing math reads."""
+
+    replicas: int
+    tensor_parallel_size: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    dtype: str = "auto"
+    """vLLM `--dtype`: auto (the checkpoint's), bfloat16, float16, half, float, float32."""
+    quantization: Optional[str] = None
+    """awq, gptq (int4 checkpoints) or fp8 (FP8 checkpoint, or online FP8 of a 16-bit one)."""
+    kv_cache_dtype: str = "auto"
+    """auto (the compute dtype) or fp8 / fp8_e4m3 / fp8_e5m2."""
+
+
+@dataclass(frozen=True)
+class FitReport:
+    weight_dtype: str
+    """The dtype the weights occupy while loading (the larger of checkpoint and runtime form)."""
+    weights_gib: float
+    weights_per_gpu_gib: float
+    usable_per_gpu_gib: float
+    overhead_per_gpu_gib: float
+    kv_budget_per_gpu_gib: float
+    kv_bytes_per_token_per_gpu: int
+    kv_cache_tokens: int
+    """Tokens of KV cache one replica holds (across its tensor-parallel GPUs)."""
+    max_concurrent_sequences: int
+    """Full `maxModelLen` sequences one replica can hold at once."""
+
+
+def weight_dtype(model: ModelArchitecture, shape: ServingShape) -> str:
+    """The dtype the weights occupy at their peak (while loading)."""
+    if shape.quantization in ("awq", "gptq"):
+        return "int4"
+    if model.native_dtype in ("fp8", "int4"):
+        return model.native_dtype
+    compute = _DTYPE_ALIASES.get(shape.dtype, model.native_dtype) if shape.dtype != "auto" else model.native_dtype
+    # Online fp8 quantization reads the 16-bit checkpoint first: those weights must fit while loading.
+    return compute
+
+
+def kv_dtype_bytes(model: ModelArchitecture, shape: ServingShape) -> float:
+    if shape.kv_cache_dtype.startswith("fp8"):
+        return 1.0
+    if shape.dtype in ("float", "float32"):
+        return 4.0
+    return 2.0
+
+
+def kv_bytes_per_token(model: ModelArchitecture, shape: ServingShape) -> int:
+    """KV-cache bytes per token on ONE GPU of a replica."""
+    total = 2 * model.layers * model.kv_heads * model.head_dim * kv_dtype_bytes(model, shape)
+    return int(math.ceil(total / min(shape.tensor_parallel_size, model.kv_heads)))
+
+
+def check_parallelism(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape) -> None:
+    tp = shape.tensor_parallel_size
+    if tp > instance.gpus:
+        raise FitError(
+            "serving.tensorParallelSize",
+            f"{tp} GPUs per replica do not fit on one {instance.name} ({instance.gpus} GPUs); multi-node "
+            f"serving is not supported — use tensorParallelSize <= {instance.gpus} or a larger instance type",
+        )
+    if model.attention_heads % tp:
+        allowed = [d for d in range(1, instance.gpus + 1) if model.attention_heads % d == 0]
+        raise FitError(
+            "serving.tensorParallelSize",
+            f"{tp} does not divide the {model.attention_heads} attention heads of {model.hf_id} — "
+            f"use one of {', '.join(map(str, allowed))}",
+        )
+    if model.kv_heads % tp and tp % model.kv_heads:
+        raise FitError(
+            "serving.tensorParallelSize",
+            f"{tp} neither divides nor is a multiple of the {model.kv_heads} KV heads of {model.hf_id}",
+        )
+
+
+def check_fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape) -> FitReport:
+    """Refuse (FitError) or report the KV capacity of one replica. Pure."""
+    check_parallelism(model, instance, shape)
+    tp = shape.tensor_parallel_size
+    dtype = weight_dtype(model, shape)
+    weights_gib = model.parameters * BYTES_PER_PARAM[dtype] / GIB
+    per_gpu = weights_gib / tp
+    usable = instance.gpu_memory_gib * shape.gpu_memory_utilization
+    if per_gpu + OVERHEAD_RESERVE_GIB > usable:
+        needed_tp = _smallest_fitting_tp(model, instance, shape, weights_gib)
+        fix = (
+            f"use tensorParallelSize >= {needed_tp}"
+            if needed_tp
+            else "use a GPU with more memory, a quantized checkpoint (fp8, awq) or multi-node serving"
+        )
+        raise FitError(
+            "serving.tensorParallelSize",
+            f"{model.hf_id} needs ~{weights_gib:.0f} GiB of {dtype} weights; tensorParallelSize {tp} on "
+            f"{instance.name} gives {usable:.1f} GiB usable per GPU ({per_gpu:.1f} GiB weights + "
+            f"{OVERHEAD_RESERVE_GIB:.0f} GiB overhead per GPU) — {fix}",
+        )
+    kv_budget_gib = usable - per_gpu - OVERHEAD_RESERVE_GIB
+    per_token = kv_bytes_per_token(model, shape)
+    blocks = int(kv_budget_gib * GIB // (per_token * KV_BLOCK_TOKENS))
+    tokens = blocks * KV_BLOCK_TOKENS
+    if tokens < shape.max_model_len:
+        raise FitError(
+            "serving.maxModelLen",
+            f"{shape.max_model_len} tokens do not fit: {model.hf_id} with tensorParallelSize {tp} on "
+            f"{instance.name} leaves {kv_budget_gib:.1f} GiB of KV cache per GPU, {tokens} tokens — use "
+            f"maxModelLen <= {tokens}, a larger tensorParallelSize or a higher gpuMemoryUtilization",
+        )
+    return FitReport(
+        weight_dtype=dtype,
+        weights_gib=weights_gib,
+        weights_per_gpu_gib=per_gpu,
+        usable_per_gpu_gib=usable,
+        overhead_per_gpu_gib=OVERHEAD_RESERVE_GIB,
+        kv_budget_per_gpu_gib=kv_budget_gib,
+        kv_bytes_per_token_per_gpu=per_token,
+        kv_cache_tokens=tokens,
+        max_concurrent_sequences=tokens // shape.max_model_len,
+    )
+
+
+def _smallest_fitting_tp(
+    model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape, weights_gib: float
+) -> Optional[int]:
+    usable = instance.gpu_memory_gib * shape.gpu_memory_utilization
+    for tp in range(shape.tensor_parallel_size + 1, instance.gpus + 1):
+        if model.attention_heads % tp == 0 and weights_gib / tp + OVERHEAD_RESERVE_GIB <= usable:
+            return tp
+    return None
+
+
+# ---- node count and cost ------------------------------------------------------------------
+
+
+def serving_nodes(replicas: int, gpus_per_replica: int, gpus_per_node: int, hard_spread: bool,
+                  desired_size: int = 0) -> int:
+    """GPU nodes the serving pods occupy: packed when the spread is soft, one replica per node when
+    hard, never fewer than the pool's desired size."""
+    if gpus_per_replica > gpus_per_node:
+        raise ValueError("a replica cannot span nodes")
+    if hard_spread:
+        needed = replicas
+    else:
+        needed = math.ceil(replicas / (gpus_per_node // gpus_per_replica))
+    return max(needed, desired_size)
+
+
+@dataclass(frozen=True)
+class MonthlyCost:
+    nodes: int
+    hourly_rate_usd: float
+    rate_source: str
+    """on-demand, spot (configured), capacity-block (configured)."""
+    gpu_compute_usd: float
+    license_usd: float
+    licensed_gpus: int
+
+    @property
+    def total_usd(self) -> float:
+        return self.gpu_compute_usd + self.license_usd
+
+    @property
+    def first_year_usd(self) -> float:
+        return self.total_usd * 12
+
+
+def monthly_cost(nodes: int, hourly_rate_usd: float, licensed_gpus: int = 0,
+                 license_usd_per_gpu_month: float = 0.0, rate_source: str = "on-demand") -> MonthlyCost:
+    """nodes x hourly rate x 730 h, plus a per-GPU monthly software licence (NIM)."""
+    return MonthlyCost(
+        nodes=nodes,
+        hourly_rate_usd=hourly_rate_usd,
+        rate_source=rate_source,
+        gpu_compute_usd=nodes * hourly_rate_usd * HOURS_PER_MONTH,
+        license_usd=licensed_gpus * license_usd_per_gpu_month,
+        licensed_gpus=licensed_gpus,
+    )
+
+
+# ---- probe budget ----------------------------------------------------------------------------
+
+#: Reference operators' start-up budgets for a 70B model: vLLM production-stack ~600 s, NVIDIA's
+#: NIM chart 40 s + 10 s x 180 = 1,840 s. Never give a large model less than that.
+MIN_STARTUP_SECONDS = 600
+MIN_STARTUP_SECONDS_LARGE = 1840
+LARGE_MODEL_WEIGHTS_GIB = 100.0
+#: Slowest weight path we plan for (Hugging Face download or S3 into a fresh node), GiB/s.
+PLANNED_LOAD_GIB_PER_SECOND = 0.2
+ENGINE_INIT_SECONDS = 300
+
+
+def startup_budget_seconds(weights_gib: float) -> int:
+    """Seconds a pod may take to become ready: weights at the planned throughput plus engine
+    initialisation (CUDA graphs, torch.compile), floored at the reference operators' budgets."""
+    floor = MIN_STARTUP_SECONDS_LARGE if weights_gib >= LARGE_MODEL_WEIGHTS_GIB else MIN_STARTUP_SECONDS
+    return max(floor, int(math.ceil(weights_gib / PLANNED_LOAD_GIB_PER_SECOND)) + ENGINE_INIT_SECONDS)
+
+
+def shm_size_gib(tensor_parallel_size: int) -> int:
+    """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB alone, growing
+    4 GiB per extra worker (production-stack uses 20 GiB for TP 8; vLLM docs 2 GiB for TP 1)."""
+    return 2 if tensor_parallel_size == 1 else 4 * tensor_parallel_size
