@@ -34,7 +34,7 @@ synth: $(VENV)/.installed
 	done
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 preview: $(VENV)/.installed
 	pulumi preview --stack $(STACK) --diff

@@ -40,6 +40,8 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any], region: str) -> di
         out["latestVersion"] = 1
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         out["nodeGroupName"] = inputs.get("nodeGroupName") or name
+    elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        out["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
     elif typ == "aws:kms/key:Key":
         out["keyId"] = f"{PLACEHOLDER}-{name}"
     return out

@@ -140,7 +140,7 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
         from pulumi.runtime import rpc
 
         if rpc.is_rpc_secret(value):
-            return REDACTED
+            return _redact_leaves(rpc.unwrap_rpc_secret(value))
         if isinstance(value, dict):
             return {k: self.redact(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -148,6 +148,15 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
         if isinstance(value, str):
             return scrub(value, self.secret_values)
         return value
+
+
+def _redact_leaves(value: Any) -> Any:
+    """Keep a secret's shape (a Secret's stringData stays a map), replace every value."""
+    if isinstance(value, dict):
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_leaves(v) for v in value]
+    return REDACTED
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -257,6 +266,12 @@ def _jsonable(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
+def ordered_manifest(m: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind, metadata first, as people write manifests."""
+    head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
+    return {**head, **{k: v for k, v in m.items() if k not in head}}
+
+
 def manifest_filename(m: dict[str, Any]) -> str:
     meta = m.get("metadata") or {}
     parts = [m["kind"].lower(), meta.get("namespace") or "cluster", meta.get("name") or "unnamed"]
@@ -277,7 +292,8 @@ def write_outputs(result: SynthResult, out_dir: Path) -> None:
     for old in manifests_dir.glob("*.yaml"):
         old.unlink()
     for m in result.manifests():
-        (manifests_dir / manifest_filename(m)).write_text(yaml.safe_dump(_jsonable(m), sort_keys=False))
+        (manifests_dir / manifest_filename(m)).write_text(yaml.safe_dump(_jsonable(ordered_manifest(m)),
+                                                                         sort_keys=False))
     for r in result.of_type("kubernetes:helm.sh/v3:Release"):
         doc = helm_release_doc(r)
         fname = f"helmrelease-{doc['helmRelease']['namespace']}-{doc['helmRelease']['name']}.yaml"

@@ -210,8 +210,7 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.endpoint = cluster.endpoint
         self._ca_data = cluster.certificate_authority.data
-        self.oidc_issuer_url = cluster.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"]
-                                                       if isinstance(ids[0], dict) else ids[0].oidcs[0].issuer)
+        self.oidc_issuer_url = cluster.identities[0].oidcs[0].issuer
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
         self.oidc_provider_arn = oidc.arn

@@ -55,8 +55,9 @@ class NgcCredentials(pulumi.ComponentResource):
         api = k8s.core.v1.Secret(
             f"{name}-api", metadata=k8s.meta.v1.ObjectMetaArgs(name=api_name, namespace=args["namespace"]),
             type="Opaque", string_data={"NGC_API_KEY": key}, opts=_secret_opts(self))
-        self.pull_secret_name = pull.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
-        self.api_secret_name = api.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
+        # The names are known up front; deriving them from the secrets' ids orders consumers after creation.
+        self.pull_secret_name = pull.id.apply(lambda _: pull_name)
+        self.api_secret_name = api.id.apply(lambda _: api_name)
         self.register_outputs({"pull_secret_name": self.pull_secret_name, "api_secret_name": self.api_secret_name})
 
 
@@ -81,5 +82,5 @@ class HuggingFaceToken(pulumi.ComponentResource):
             f"{name}-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.get("secret_name", "hf-token"), namespace=args["namespace"]),
             type="Opaque", string_data={"HF_TOKEN": pulumi.Output.secret(args["token"])}, opts=_secret_opts(self))
-        self.secret_name = secret.metadata.apply(lambda m: m["name"] if isinstance(m, dict) else m.name)
+        self.secret_name = secret.id.apply(lambda _, n=args.get("secret_name", "hf-token"): n)
         self.register_outputs({"secret_name": self.secret_name})

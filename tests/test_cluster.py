@@ -1,0 +1,224 @@
+"""Issue 3: the EKS cluster (create or adopt) and GPU node pools, asserted on recorded inputs."""
+
+import base64
+import json
+
+import pytest
+
+from components.aws.network_spec import subnet_cidrs
+from components.aws.nodepool_spec import node_user_data, pool_labels
+from components.catalog import INSTANCE_TYPES
+from conftest import stack_config, synth, synth_config, set_key
+
+NG = "aws:eks/nodeGroup:NodeGroup"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def gpu_group(result, pool="gpu"):
+    return result.one(NG, f"pool-{pool}-ng").inputs
+
+
+def gpu_template(result, pool="gpu"):
+    return result.one(LT, f"pool-{pool}-lt").inputs
+
+
+def test_prod_cluster_endpoint_encryption_logging_and_auth():
+    cluster = synth("prod").one("aws:eks/cluster:Cluster").inputs
+    assert cluster["version"] == "1.33"
+    vpc = cluster["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert "0.0.0.0/0" not in vpc["publicAccessCidrs"]
+    assert cluster["encryptionConfig"]["resources"] == ["secrets"]
+    key_arn = cluster["encryptionConfig"]["provider"]["keyArn"]
+    key = [r for r in synth("prod").of_type("aws:kms/key:Key") if r.name == "cluster-secrets-key"][0]
+    assert key.inputs["enableKeyRotation"] is True
+    assert key_arn.endswith("cluster-secrets-key")
+    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    assert cluster["bootstrapSelfManagedAddons"] is False
+
+
+def test_private_only_endpoint_when_no_public_cidrs():
+    cfg = stack_config("prod")
+    cfg["servingstack:cluster"]["publicAccessCidrs"] = []
+    vpc = synth_config(cfg).one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is False and vpc["endpointPrivateAccess"] is True
+    assert "publicAccessCidrs" not in vpc
+
+
+def test_access_entries_for_deployer_and_admins_but_not_node_roles():
+    result = synth("prod")
+    principals = [r.inputs["principalArn"] for r in result.of_type("aws:eks/accessEntry:AccessEntry")]
+    # The deployer is the issuer role of the caller's session, not the sts assumed-role ARN.
+    assert principals[0] == "arn:aws:iam::123456789012:role/synth-placeholder"
+    assert "arn:aws:iam::123456789012:role/platform-admins" in principals
+    node_roles = [r.name for r in result.of_type("aws:iam/role:Role") if "node" in r.name]
+    assert node_roles and not any("node" in p for p in principals)
+    for assoc in result.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"):
+        assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
+        assert assoc.inputs["accessScope"] == {"type": "cluster"}
+
+
+def _depends_after(result, later_name, earlier_type_name):
+    """Recorded registration order respects depends_on: `later` registers after `earlier`."""
+    names = [r.name for r in result.resources]
+    return names.index(earlier_type_name) < names.index(later_name)
+
+
+def test_addons_order_and_network_policy():
+    result = synth("prod")
+    addons = {r.inputs["addonName"]: r for r in result.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    # vpc-cni before any node group; coredns only after the system nodes exist.
+    order = [r.name for r in result.resources]
+    assert order.index("cluster-vpc-cni") < order.index("cluster-system")
+    assert order.index("cluster-vpc-cni") < order.index("pool-gpu-ng")
+    assert order.index("cluster-system") < order.index("cluster-coredns")
+
+
+def test_system_pool_is_untainted_cpu():
+    system = synth("prod").one(NG, "cluster-system").inputs
+    assert system["amiType"] == "AL2023_x86_64_STANDARD"
+    assert "taints" not in system or not system["taints"]
+    assert not INSTANCE_TYPES.get(system["instanceTypes"][0])
+
+
+def test_kubernetes_provider_is_explicit_with_stable_identifier():
+    result = synth("prod")
+    provider = result.one("pulumi:providers:kubernetes")
+    assert provider.inputs["clusterIdentifier"] == "servingstack-prod"
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    for r in result.resources:
+        if r.type.startswith("kubernetes:"):
+            assert "pulumi:providers:kubernetes::cluster-k8s::" in r.provider, r.name
+    assert result.outputs["kubeconfig"] == "[secret]"
+
+
+def test_gpu_node_group_prod():
+    result = synth("prod")
+    ng = gpu_group(result)
+    assert ng["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert ng["instanceTypes"] == ["p4de.24xlarge"]
+    assert ng["scalingConfig"] == {"minSize": 2, "maxSize": 3, "desiredSize": 2}
+    assert ng["updateConfig"] == {"maxUnavailable": 1}
+    assert ng["labels"]["nvidia.com/gpu.present"] == "true"
+    assert ng["labels"]["servingstack.io/pool"] == "gpu"
+    assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    role = result.one("aws:iam/role:Role", "pool-gpu-node-role")
+    policies = sorted(r.inputs["policyArn"].rsplit("/", 1)[1] for r in result.of_type(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.name.startswith("pool-gpu-node-"))
+    assert policies == ["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_gpu_launch_template_imdsv2_disk_nvme():
+    lt = gpu_template(synth("prod"))
+    assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                     "httpPutResponseHopLimit": 1}
+    (disk,) = lt["blockDeviceMappings"]
+    assert disk["deviceName"] == "/dev/xvda"
+    assert disk["ebs"]["volumeType"] == "gp3" and disk["ebs"]["encrypted"] == "true"
+    assert disk["ebs"]["volumeSize"] >= 200
+    user_data = base64.b64decode(lt["userData"]).decode()
+    assert "Content-Type: application/node.eks.aws" in user_data
+    assert "strategy: RAID0" in user_data
+    assert {t["resourceType"] for t in lt["tagSpecifications"]} == {"instance", "volume"}
+
+
+def test_bottlerocket_uses_data_volume_and_no_raid_and_skips_plugin():
+    cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.amiType", "BOTTLEROCKET_x86_64_NVIDIA")
+    result = synth_config(cfg)
+    lt = gpu_template(result)
+    assert lt["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
+    assert "userData" not in lt
+    assert not result.of_type("kubernetes:helm.sh/v3:Release") or all(
+        r.inputs["chart"] != "nvidia-device-plugin" for r in result.of_type("kubernetes:helm.sh/v3:Release"))
+    assert "Bottlerocket" in result.outputs["devicePlugin"]
+
+
+def test_capacity_block_pool():
+    cfg = stack_config("prod")
+    set_key(cfg, "servingstack:gpuNodePool.capacityType", "CAPACITY_BLOCK")
+    set_key(cfg, "servingstack:gpuNodePool.capacityReservationId", "cr-0123456789abcdef0")
+    set_key(cfg, "servingstack:gpuNodePool.availabilityZone", "us-east-1b")
+    result = synth_config(cfg)
+    ng, lt = gpu_group(result), gpu_template(result)
+    assert ng["capacityType"] == "CAPACITY_BLOCK"
+    assert "instanceTypes" not in ng  # the instance type lives in the launch template
+    assert lt["instanceType"] == "p4de.24xlarge"
+    assert lt["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert lt["capacityReservationSpecification"]["capacityReservationTarget"] == {
+        "capacityReservationId": "cr-0123456789abcdef0"}
+    # Only the reservation's zone: the private subnet created in us-east-1b.
+    subnets = {r.inputs["availabilityZone"]: r for r in result.of_type("aws:ec2/subnet:Subnet") if "private" in r.name}
+    assert ng["subnetIds"] == [f"{subnets['us-east-1b'].name}-id"]
+
+
+def test_spot_pool_and_hop_limit():
+    cfg = stack_config("prod")
+    set_key(cfg, "servingstack:gpuNodePool.capacityType", "SPOT")
+    set_key(cfg, "servingstack:gpuNodePool.metadataHopLimit", 2)
+    result = synth_config(cfg)
+    assert gpu_group(result)["capacityType"] == "SPOT"
+    assert gpu_template(result)["metadataOptions"]["httpPutResponseHopLimit"] == 2
+
+
+def test_extra_gpu_pool_alongside_primary():
+    cfg = stack_config("prod")
+    cfg["servingstack:extraGpuNodePools"] = [{"name": "l4", "instanceType": "g6.12xlarge", "minSize": 0,
+                                              "maxSize": 2, "desiredSize": 0}]
+    result = synth_config(cfg)
+    l4 = gpu_group(result, "l4")
+    assert l4["instanceTypes"] == ["g6.12xlarge"] and l4["labels"]["servingstack.io/pool"] == "l4"
+    assert gpu_group(result)["instanceTypes"] == ["p4de.24xlarge"]
+    # The serving stack stays on the primary pool unless serving.nodePool names another.
+    dep = result.manifest("Deployment")
+    assert dep["spec"]["template"]["spec"]["nodeSelector"]["servingstack.io/pool"] == "gpu"
+
+
+def test_adopted_cluster_registers_no_vpc_cluster_or_cluster_role():
+    result = synth("dev-small")
+    types = {r.type for r in result.resources}
+    assert not types & {"aws:ec2/vpc:Vpc", "aws:eks/cluster:Cluster", "aws:ec2/subnet:Subnet",
+                        "aws:eks/addon:Addon", "aws:eks/accessEntry:AccessEntry"}
+    assert not [r for r in result.of_type("aws:iam/role:Role") if "cluster" in r.name]
+    # ...and still deploys node pools and everything downstream.
+    ng = result.one(NG).inputs
+    assert ng["clusterName"] == "platform-dev"
+    assert ng["subnetIds"] == [f"subnet-synth-placeholder-{i}" for i in range(3)]
+    assert result.manifest("Deployment")
+    assert result.one("pulumi:providers:kubernetes").inputs["clusterIdentifier"] == "platform-dev"
+
+
+def test_adopt_is_one_line_flip():
+    cfg = stack_config("prod")
+    cfg["servingstack:cluster"]["create"] = False
+    cfg["servingstack:cluster"]["name"] = "existing"
+    result = synth_config(cfg)
+    assert not result.of_type("aws:eks/cluster:Cluster")
+    assert any("ignored" in n for n in result.notices)
+
+
+@pytest.mark.parametrize("cidr,zones", [("10.0.0.0/16", 2), ("10.0.0.0/16", 3), ("10.20.0.0/16", 6),
+                                        ("172.16.0.0/12", 4)])
+def test_subnet_cidrs_are_disjoint_inside_vpc(cidr, zones):
+    import ipaddress
+
+    private, public = subnet_cidrs(cidr, zones)
+    nets = [ipaddress.ip_network(c) for c in private + public]
+    assert len(private) == len(public) == zones
+    vpc = ipaddress.ip_network(cidr)
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+
+
+def test_pure_helpers():
+    assert pool_labels("a100", {"team": "x"}) == {"team": "x", "nvidia.com/gpu.present": "true",
+                                                 "servingstack.io/pool": "a100"}
+    assert node_user_data("AL2023_x86_64_NVIDIA", INSTANCE_TYPES["g6.xlarge"], True)
+    assert node_user_data("AL2023_x86_64_NVIDIA", INSTANCE_TYPES["p4d.24xlarge"], False) is None
+    assert node_user_data("BOTTLEROCKET_x86_64_NVIDIA", INSTANCE_TYPES["p4d.24xlarge"], True) is None
