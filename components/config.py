@@ -31,7 +31,9 @@ class ConfigError(pulumi.RunError):
     def __init__(self, key: str, message: str):
         self.key = key
         self.message = message
-        super().__init__(f"{NAMESPACE}:{key}: {message}" if key else message)
+        # Keys are relative to the servingstack: namespace, except provider keys such as aws:region.
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        super().__init__(f"{full}: {message}" if key else message)
 
 
 class _Model(BaseModel):
@@ -441,7 +443,8 @@ def _check_capacity(cfg: StackConfig) -> None:
     s = cfg.serving
     needed = serving_nodes(s.replicas, s.tensor_parallel_size, pool.instance.gpus, s.spread == "hard")
     if needed > pool.max_size:
-        where = "gpuNodePool" if pool is cfg.gpu_node_pool else "extraGpuNodePools"
+        where = "gpuNodePool" if pool is cfg.gpu_node_pool else \
+            f"extraGpuNodePools.{next(i for i, p in enumerate(cfg.extra_gpu_node_pools) if p is pool)}"
         raise ConfigError(f"{where}.maxSize", f"{pool.max_size} — {s.replicas} replicas x {s.tensor_parallel_size} "
                           f"GPUs ({s.spread} spread) need {needed} {pool.instance_type} nodes — raise maxSize to "
                           f">= {needed} or lower serving.replicas")
@@ -489,6 +492,8 @@ def _to_config_error(exc: ValidationError, data: Mapping[str, Any]) -> ConfigErr
     else:
         message = message.removeprefix("Value error, ")
         value = err.get("input")
+    if loc[:1] == ["region"]:
+        loc[0] = "aws:region"  # read from the aws provider's config, not the servingstack: namespace
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
         return ConfigError(key, "unknown key — check the spelling against the README config reference")
@@ -496,9 +501,15 @@ def _to_config_error(exc: ValidationError, data: Mapping[str, Any]) -> ConfigErr
         return ConfigError(key, "is required")
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    if isinstance(ctx_error, _Cross):
+    if isinstance(ctx_error, _Cross) or (err["type"] == "value_error" and _names_value(message, value)):
         return ConfigError(key, f"{message}{suffix}")
     return ConfigError(key, f"{_fmt_value(value)} — {message}{suffix}")
+
+
+def _names_value(message: str, value: Any) -> bool:
+    """Whether a validator's own message already quotes the bad value (or the bad list item)."""
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and repr(v) in message for v in items)
 
 
 def _dig(data: Any, loc: list[str]) -> Any:
