@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .catalog import HOURS_PER_MONTH
 from .config import StackConfig
 from .estimate import estimate
 
@@ -21,13 +22,16 @@ def cost_table(cfg: StackConfig, stack_name: str) -> str:
     rows = cost_rows(cfg)
     pool = cfg.serving_pool
     e = estimate(cfg)
-    head = (f"stack {stack_name}: {cfg.serving.model}, {cfg.serving.replicas} replicas x "
-            f"{cfg.serving.tensor_parallel_size} GPUs on {e.gpu_nodes} x {pool.instance_type} "
-            f"({e.cost.rate_source}, ${e.cost.hourly_rate_usd:,.4f}/node-hour x 730 h)")
-    lines = [head, "", f"{'':22}" + "".join(f"{r['stack']:>16}" for r in rows)]
-    for label, key in (("GPU compute / month", "gpuComputeUsd"), ("Software licence / month", "licenseUsd"),
-                       ("Total / month", "totalUsd"), ("First-year total", "firstYearUsd")):
-        lines.append(f"{label:22}" + "".join(f"{'$' + format(r[key], ',.0f'):>16}" for r in rows))
+    replicas, tp = cfg.serving.replicas, cfg.serving.tensor_parallel_size
+    head = (f"stack {stack_name}: {cfg.serving.model}, {replicas} replica{'' if replicas == 1 else 's'} x "
+            f"{tp} GPU{'' if tp == 1 else 's'} on {e.gpu_nodes} x {pool.instance_type} "
+            f"({e.cost.rate_source}, ${e.cost.hourly_rate_usd:,.4f}/node-hour x {HOURS_PER_MONTH} h)")
+    labels = (("GPU compute / month", "gpuComputeUsd"), ("Software licence / month", "licenseUsd"),
+              ("Total / month", "totalUsd"), ("First-year total", "firstYearUsd"))
+    width = max(len(label) for label, _ in labels) + 2  # every row's figures line up under the header
+    lines = [head, "", f"{'':{width}}" + "".join(f"{r['stack']:>16}" for r in rows)]
+    for label, key in labels:
+        lines.append(f"{label:{width}}" + "".join(f"{'$' + format(r[key], ',.0f'):>16}" for r in rows))
     lines += ["", f"NIM licence: ${cfg.cost.nim_license_usd_per_gpu_month:,.0f} per GPU-month "
                   "(source document: ~$4,500/month NVAIE for 2 GPUs); vLLM and Triton are free software.",
               f"Current stack: {cfg.serving.stack}. Excludes EKS control plane, system nodes, NAT, storage, "

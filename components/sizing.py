@@ -23,6 +23,8 @@ from .catalog import BYTES_PER_PARAM, GIB, HOURS_PER_MONTH, GpuInstanceType, Mod
 
 OVERHEAD_RESERVE_GIB = 4.0
 KV_BLOCK_TOKENS = 16
+#: Smallest maxModelLen the config accepts (serving.maxModelLen >= 256).
+MIN_MAX_MODEL_LEN = 256
 
 _DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32", "float32": "fp32"}
 
@@ -109,43 +111,95 @@ def check_parallelism(model: ModelArchitecture, instance: GpuInstanceType, shape
             f"use one of {', '.join(map(str, allowed))}",
         )
     if model.kv_heads % tp and tp % model.kv_heads:
+        allowed = [d for d in range(1, instance.gpus + 1) if _valid_tp(model, d)]
         raise FitError(
             "serving.tensorParallelSize",
-            f"{tp} neither divides nor is a multiple of the {model.kv_heads} KV heads of {model.hf_id}",
+            f"{tp} neither divides nor is a multiple of the {model.kv_heads} KV heads of {model.hf_id} — "
+            f"use one of {', '.join(map(str, allowed)) or '1'}",
+        )
+
+
+def _valid_tp(model: ModelArchitecture, tp: int) -> bool:
+    """vLLM's rule: TP divides the attention heads, and divides or is a multiple of the KV heads."""
+    return model.attention_heads % tp == 0 and not (model.kv_heads % tp and tp % model.kv_heads)
+
+
+def check_quantization(model: ModelArchitecture, shape: ServingShape) -> None:
+    """`quantization` must match the checkpoint: awq/gptq load int4 checkpoints only (vLLM reads the
+    checkpoint's quantization_config and cannot quantize 16-bit weights to int4 itself); fp8 either
+    loads an FP8 checkpoint or quantizes a 16-bit one online, never an int4 one."""
+    q = shape.quantization
+    if q in ("awq", "gptq") and model.native_dtype != "int4":
+        raise FitError(
+            "serving.quantization",
+            f"{q} needs an int4 {q.upper()} checkpoint, but {model.hf_id} is a {model.native_dtype} checkpoint — "
+            f"remove serving.quantization, use fp8 (online FP8 of a 16-bit checkpoint), or point serving.model "
+            f"at a {q.upper()}-quantized checkpoint described in serving.customModel with nativeDtype int4",
+        )
+    if q == "fp8" and model.native_dtype == "int4":
+        raise FitError(
+            "serving.quantization",
+            f"fp8 cannot re-quantize the int4 checkpoint {model.hf_id} — remove serving.quantization "
+            "(vLLM reads the int4 format from the checkpoint) or use awq/gptq to match it",
+        )
+
+
+def check_context(model: ModelArchitecture, shape: ServingShape) -> None:
+    """vLLM refuses a --max-model-len above the checkpoint's context (max_position_embeddings)."""
+    if shape.max_model_len > model.max_context:
+        raise FitError(
+            "serving.maxModelLen",
+            f"{shape.max_model_len} tokens exceed the {model.max_context}-token context of {model.hf_id} "
+            f"(max_position_embeddings in its config.json) — use maxModelLen <= {model.max_context}",
         )
 
 
 def check_fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape) -> FitReport:
     """Refuse (FitError) or report the KV capacity of one replica. Pure."""
+    return _fit(model, instance, shape, explain=True)
+
+
+def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape, explain: bool) -> FitReport:
+    """check_fit; with explain=False a weights refusal skips the search for a fix (which itself
+    calls _fit on other shapes, instance types and checkpoints)."""
     check_parallelism(model, instance, shape)
+    check_quantization(model, shape)
+    check_context(model, shape)
     tp = shape.tensor_parallel_size
     dtype = weight_dtype(model, shape)
     weights_gib = model.parameters * BYTES_PER_PARAM[dtype] / GIB
     per_gpu = weights_gib / tp
     usable = instance.gpu_memory_gib * shape.gpu_memory_utilization
     if per_gpu + OVERHEAD_RESERVE_GIB > usable:
-        needed_tp = _smallest_fitting_tp(model, instance, shape, weights_gib)
-        fix = (
-            f"use tensorParallelSize >= {needed_tp}"
-            if needed_tp
-            else "use a GPU with more memory, a quantized checkpoint (fp8, awq) or multi-node serving"
-        )
-        raise FitError(
-            "serving.tensorParallelSize",
+        detail = (
             f"{model.hf_id} needs ~{weights_gib:.0f} GiB of {dtype} weights; tensorParallelSize {tp} on "
-            f"{instance.name} gives {usable:.1f} GiB usable per GPU ({per_gpu:.1f} GiB weights + "
-            f"{OVERHEAD_RESERVE_GIB:.0f} GiB overhead per GPU) — {fix}",
+            f"{instance.name} gives {usable:.1f} GiB usable per GPU, less than {per_gpu:.1f} GiB weights + "
+            f"{OVERHEAD_RESERVE_GIB:.0f} GiB overhead per GPU"
         )
+        if not explain:
+            raise FitError("serving.tensorParallelSize", detail)
+        needed_tp = _smallest_fitting_tp(model, instance, shape, weights_gib)
+        if needed_tp:
+            raise FitError("serving.tensorParallelSize",
+                           f"{detail} — use tensorParallelSize {needed_tp} (the smallest that fits)")
+        # No tensor-parallel size on this instance type fits: the model (or the hardware) must change.
+        raise FitError("serving.model", f"{detail}, and no tensorParallelSize up to {instance.gpus} fits — "
+                                        f"{_no_fit_fix(model, instance, shape)}")
     kv_budget_gib = usable - per_gpu - OVERHEAD_RESERVE_GIB
     per_token = kv_bytes_per_token(model, shape)
     blocks = int(kv_budget_gib * GIB // (per_token * KV_BLOCK_TOKENS))
     tokens = blocks * KV_BLOCK_TOKENS
     if tokens < shape.max_model_len:
+        fixes = [f"maxModelLen <= {tokens}"] if tokens >= MIN_MAX_MODEL_LEN else []
+        if any(_valid_tp(model, t) for t in range(tp + 1, instance.gpus + 1)):
+            fixes.append("a larger tensorParallelSize")
+        fixes.append("a higher gpuMemoryUtilization" if shape.gpu_memory_utilization < 0.95
+                     else "kvCacheDtype fp8 or a GPU with more memory")
         raise FitError(
             "serving.maxModelLen",
             f"{shape.max_model_len} tokens do not fit: {model.hf_id} with tensorParallelSize {tp} on "
             f"{instance.name} leaves {kv_budget_gib:.1f} GiB of KV cache per GPU, {tokens} tokens — use "
-            f"maxModelLen <= {tokens}, a larger tensorParallelSize or a higher gpuMemoryUtilization",
+            f"{', '.join(fixes[:-1]) + ' or ' + fixes[-1] if len(fixes) > 1 else fixes[0]}",
         )
     return FitReport(
         weight_dtype=dtype,
@@ -165,9 +219,49 @@ def _smallest_fitting_tp(
 ) -> Optional[int]:
     usable = instance.gpu_memory_gib * shape.gpu_memory_utilization
     for tp in range(shape.tensor_parallel_size + 1, instance.gpus + 1):
-        if model.attention_heads % tp == 0 and weights_gib / tp + OVERHEAD_RESERVE_GIB <= usable:
+        if _valid_tp(model, tp) and weights_gib / tp + OVERHEAD_RESERVE_GIB <= usable:
             return tp
     return None
+
+
+def _fits_somewhere(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape) -> Optional[int]:
+    """The smallest tensor-parallel size at which `model` passes check_fit on `instance`, if any."""
+    for tp in range(1, instance.gpus + 1):
+        if not _valid_tp(model, tp):
+            continue
+        try:
+            _fit(model, instance, ServingShape(shape.replicas, tp, shape.max_model_len,
+                                               shape.gpu_memory_utilization, shape.dtype, None,
+                                               shape.kv_cache_dtype), explain=False)
+        except FitError:
+            continue
+        return tp
+    return None
+
+
+def _no_fit_fix(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape) -> str:
+    """A concrete fix when no tensor-parallel size fits: a catalogued pre-quantized checkpoint of the
+    same architecture that fits this instance type, else an instance type the model fits on."""
+    from .catalog import INSTANCE_TYPES, MODELS
+
+    for other in MODELS.values():
+        same_arch = (other.hf_id != model.hf_id and other.layers == model.layers
+                     and other.hidden_size == model.hidden_size and other.kv_heads == model.kv_heads
+                     and BYTES_PER_PARAM[other.native_dtype] < BYTES_PER_PARAM[weight_dtype(model, shape)])
+        if same_arch:
+            tp = _fits_somewhere(other, instance, shape)
+            if tp:
+                return (f"use the {other.native_dtype} checkpoint serving.model: {other.hf_id} with "
+                        f"tensorParallelSize {tp}")
+    bigger = sorted((i for i in INSTANCE_TYPES.values()
+                     if i.name != instance.name and _fits_somewhere(model, i, shape)),
+                    key=lambda i: i.on_demand_usd_per_hour)
+    if bigger:
+        return (f"use gpuNodePool.instanceType {bigger[0].name} "
+                f"(tensorParallelSize {_fits_somewhere(model, bigger[0], shape)}) or a quantized checkpoint "
+                "(FP8/AWQ) described in serving.customModel")
+    return ("use a quantized checkpoint (FP8/AWQ) described in serving.customModel; no catalogued instance "
+            "type holds these weights on one node and multi-node serving is not supported")
 
 
 # ---- node count and cost ------------------------------------------------------------------
