@@ -2,8 +2,10 @@
 
     servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
+    servingstack check (--stack NAME | --config FILE) [--out DIR]   synth + schema, semantic and policy checks
 
-Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else.
+Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else (for
+`check`: any failed check).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="output directory (default build/<stack>)")
     cost = sub.add_parser("cost", help="compare vLLM, Triton and NIM monthly and first-year cost for a stack")
     _add_stack_args(cost)
+    check = sub.add_parser("check", help="synth, then validate the manifests (kubernetes-validate --strict), "
+                                         "semantic checks and the policy pack; non-zero exit on any failure")
+    _add_stack_args(check)
+    check.add_argument("--out", help="output directory for the synthesized files (default build/<stack>)")
     return p
 
 
@@ -90,8 +96,17 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
     path, stack = resolve_stack(args)
     cfg, notices = load_stack(path, stack)
+    for notice in notices:
+        print(notice, file=sys.stderr)
     print(cost_table(cfg, stack))
     return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import run_check
+
+    path, stack = resolve_stack(args)
+    return run_check(path, stack, Path(args.out or Path("build") / stack))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -99,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .synth import StackFileError
 
     args = parser().parse_args(argv)
-    handler = {"synth": cmd_synth, "cost": cmd_cost}[args.command]
+    handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

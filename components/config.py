@@ -39,7 +39,7 @@ class ConfigError(pulumi.RunError):
 class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_enum_values=True,
-        validate_default=True,
+        validate_default=True, use_attribute_docstrings=True,
     )
 
 
@@ -72,8 +72,11 @@ class SystemNodePoolConfig(_Model):
     instance_type: str = Field("m6i.large", pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")
     """CPU instance type for coredns and other untainted system pods."""
     min_size: int = Field(2, ge=1, le=20)
+    """Minimum system nodes."""
     max_size: int = Field(4, ge=1, le=50)
+    """Maximum system nodes."""
     desired_size: int = Field(2, ge=1, le=50)
+    """System nodes at creation."""
 
     @model_validator(mode="after")
     def _sizes(self) -> "SystemNodePoolConfig":
@@ -86,10 +89,12 @@ class ClusterConfig(_Model):
     """True: build a VPC and EKS cluster. False: adopt the existing cluster `name`."""
     name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
     """Cluster name. Required when adopting; defaults to servingstack-<stack> when creating."""
-    version: str = Field("1.33", pattern=_K8S_VERSION)
+    version: str = "1.33"
     """Kubernetes minor version, e.g. "1.33"."""
     vpc_cidr: str = "10.0.0.0/16"
+    """IPv4 CIDR of the new VPC (private subnets take its first half)."""
     availability_zone_count: int = Field(3, ge=2, le=6)
+    """Availability zones to spread subnets over."""
     public_access_cidrs: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private-only."""
     admin_principal_arns: list[str] = Field(default_factory=list)
@@ -97,13 +102,23 @@ class ClusterConfig(_Model):
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
         default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     )
+    """Control-plane log types sent to CloudWatch."""
     system_node_pool: SystemNodePoolConfig = Field(default_factory=SystemNodePoolConfig)
+    """Small untainted CPU node group for coredns and other system pods."""
     single_nat_gateway: bool = False
     """One NAT gateway for all zones (cheaper, not zone-redundant) instead of one per zone."""
     subnet_ids: list[str] = Field(default_factory=list)
     """Adopt only: private subnets for node pools (default: the cluster's own subnets)."""
     pod_identity: bool = True
     """Whether the cluster runs the EKS Pod Identity agent (adopted clusters without it use IRSA)."""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.match(_K8S_VERSION, v):
+            raise ValueError(f"'{v}' is not a Kubernetes minor version this release supports — use \"1.29\" to "
+                             "\"1.35\" (quoted, so YAML keeps it a string)")
+        return v
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -132,22 +147,31 @@ class GpuNodePoolConfig(_Model):
     name: str = Field("gpu", pattern=_DNS_LABEL)
     """Pool name; also the value of the `servingstack.io/pool` node label."""
     instance_type: str = "p4de.24xlarge"
+    """GPU instance type from the catalog: p4d.24xlarge (8x A100 40 GB), p4de.24xlarge (8x A100 80 GB), p5.48xlarge, g5/g6/g6e sizes."""
     ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    """EKS AMI type; Bottlerocket NVIDIA bundles the device plugin (none is installed for it)."""
     capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    """How the nodes are bought; CAPACITY_BLOCK needs capacityReservationId and availabilityZone."""
     capacity_reservation_id: Optional[str] = Field(None, pattern=r"^cr-[0-9a-f]{8,17}$")
+    """The cr-... id of the EC2 Capacity Block (CAPACITY_BLOCK only)."""
     availability_zone: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
     """Single-AZ placement (required for capacity blocks: the reservation's AZ)."""
     min_size: int = Field(0, ge=0, le=100)
+    """Minimum nodes."""
     max_size: int = Field(2, ge=1, le=100)
+    """Maximum nodes; must hold the serving replicas."""
     desired_size: int = Field(2, ge=0, le=100)
+    """Nodes at creation (later changes by an autoscaler are kept); 0 scales to zero."""
     disk_size_gib: int = Field(200, ge=100, le=16384)
     """Encrypted gp3 volume for images and logs (Bottlerocket: the /dev/xvdb data volume)."""
     metadata_hop_limit: int = Field(1, ge=1, le=64)
+    """IMDSv2 hop limit; 1 keeps pods from the node's instance role."""
     local_nvme_raid0: bool = True
     """Assemble instance-store NVMe as RAID0 for kubelet ephemeral storage (AL2023 only)."""
     max_unavailable: int = Field(1, ge=1, le=100)
     """Nodes replaced at once during a node-group update."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Extra node labels (nvidia.com/gpu.present and servingstack.io/pool are always set)."""
 
     @field_validator("instance_type")
     @classmethod
@@ -184,11 +208,13 @@ class ModelStoreConfig(_Model):
     create: bool = True
     """True: create the bucket. False: adopt the existing bucket `bucketName`."""
     bucket_name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    """Bucket name: required when adopting, auto-named when creating and unset."""
     model_prefix: str = Field("models/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")
     """Key prefix holding model weights and the Triton repository; the pod role reads only this."""
     kms_key_arn: Optional[str] = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
     """Adopt only: KMS key of the adopted bucket, for the pods' kms:Decrypt."""
     noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    """Days before noncurrent object versions expire."""
     force_destroy: bool = False
     """Let `pulumi destroy` delete a non-empty bucket. Allowed only in dev."""
 
@@ -197,12 +223,15 @@ class VllmConfig(_Model):
     image: Optional[str] = Field(None, pattern=_IMAGE)
     """Defaults to the pinned vllm/vllm-openai release."""
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
+    """vLLM --kv-cache-dtype (fp8 halves KV memory; check accuracy)."""
     load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
     """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
     speculative_model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^\[ngram\]$")
     """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
     num_speculative_tokens: Optional[int] = Field(None, ge=1, le=16)
+    """Tokens the draft proposes per step (with speculativeModel)."""
     enable_chunked_prefill: Optional[bool] = None
+    """Force chunked prefill on or off; unset keeps vLLM's default."""
     extra_args: list[str] = Field(default_factory=list)
     """Passed through after the generated flags."""
 
@@ -215,35 +244,50 @@ class VllmConfig(_Model):
 
 class TritonConfig(_Model):
     image: Optional[str] = Field(None, pattern=_IMAGE)
+    """Defaults to the pinned tritonserver <yy.mm>-vllm-python-py3 release (24.08)."""
     model_name: str = Field("llm", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
     repository_poll_seconds: int = Field(30, ge=5, le=3600)
+    """Triton --repository-poll-secs (poll model control mode)."""
 
 
 class NimConfig(_Model):
     image: Optional[str] = Field(None, pattern=_IMAGE)
     """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
     model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM pick one for the GPUs."""
 
 
 class CustomModelConfig(_Model):
     """Architecture of a model that is not in the catalog (numbers from its config.json)."""
 
     parameters: float = Field(gt=1e6, le=5e12)
+    """Total parameter count, e.g. 7.25e9."""
     layers: int = Field(ge=1, le=1000)
+    """num_hidden_layers."""
     hidden_size: int = Field(ge=64)
+    """hidden_size."""
     attention_heads: int = Field(ge=1)
+    """num_attention_heads (tensorParallelSize must divide it)."""
     kv_heads: int = Field(ge=1)
+    """num_key_value_heads."""
     head_dim: int = Field(ge=16, le=1024)
+    """head_dim (hidden_size / attention heads for most models)."""
     native_dtype: Literal["bf16", "fp16", "fp8", "int4"] = "bf16"
+    """Dtype of the checkpoint's weights."""
     max_context: int = Field(131072, ge=512)
+    """max_position_embeddings."""
 
 
 class ServingConfig(_Model):
     stack: ServingStackKind = ServingStackKind.VLLM
+    """The serving stack; switching it changes only serving resources."""
     namespace: str = Field("llm-serving", pattern=_DNS_LABEL)
+    """Namespace of the serving objects (created, Pod Security 'restricted')."""
     model: str = Field("meta-llama/Llama-3.1-70B-Instruct", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    """Hugging Face model id; must be in the catalog or described in customModel."""
     custom_model: Optional[CustomModelConfig] = None
+    """Architecture of a model outside the catalog (numbers from its config.json)."""
     served_model_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,128}$")
     """Model name clients send (default: the model id)."""
     service_name: str = Field("llm", pattern=_DNS_LABEL)
@@ -251,25 +295,39 @@ class ServingConfig(_Model):
     node_pool: Optional[str] = None
     """Name of the GPU pool to run on (default: the primary gpuNodePool)."""
     replicas: int = Field(2, ge=0, le=64)
+    """Pod replicas (>= 2 adds a PodDisruptionBudget and topology spread)."""
     tensor_parallel_size: int = Field(2, ge=1, le=8)
+    """GPUs per replica (request = limit); must divide the attention heads and fit one node."""
     max_model_len: int = Field(8192, ge=256, le=1048576)
+    """Maximum tokens per sequence (prompt + output); one must fit in the KV cache."""
     gpu_memory_utilization: float = Field(0.92, gt=0.1, le=0.98)
+    """Fraction of each GPU's memory the engine may use."""
     max_num_seqs: int = Field(64, ge=1, le=4096)
+    """Maximum sequences batched at once."""
     enable_prefix_caching: bool = True
+    """Reuse KV cache across requests sharing a prefix."""
     dtype: Literal["auto", "bfloat16", "float16", "half", "float32"] = "auto"
+    """Compute dtype (auto = the checkpoint's)."""
     quantization: Optional[Literal["awq", "gptq", "fp8"]] = None
+    """awq/gptq (int4 checkpoints) or fp8 (FP8 checkpoint, or online FP8 of a 16-bit one)."""
     weights_source: Literal["huggingface", "s3"] = "huggingface"
+    """Where weights come from: Hugging Face (hfToken for gated models) or the model store (s3, vLLM only, Run:ai streamer)."""
     spread: Literal["soft", "hard"] = "soft"
     """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
     allowed_namespaces: list[str] = Field(default_factory=list)
     """Namespaces (besides the serving one) whose pods may reach port 8000."""
     cpu_per_gpu: float = Field(8.0, gt=0, le=64)
+    """CPU cores requested and limited per GPU."""
     memory_gib_per_gpu: int = Field(96, ge=8, le=2048)
+    """Memory (GiB) requested and limited per GPU, before /dev/shm."""
     startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
     """Start-up probe budget; defaults to one derived from the model's weight size."""
     vllm: VllmConfig = Field(default_factory=VllmConfig)
+    """vLLM-only settings (kept, validated and unused when another stack is active)."""
     triton: TritonConfig = Field(default_factory=TritonConfig)
+    """Triton-only settings."""
     nim: NimConfig = Field(default_factory=NimConfig)
+    """NIM-only settings."""
 
     @field_validator("allowed_namespaces")
     @classmethod
@@ -308,32 +366,56 @@ class ServingConfig(_Model):
 
 class DevicePluginConfig(_Model):
     chart_version: str = Field(catalog.DEVICE_PLUGIN_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    """nvidia-device-plugin Helm chart version."""
     mig_strategy: Literal["none", "single", "mixed"] = "none"
+    """Device plugin MIG strategy."""
     time_slicing_replicas: int = Field(0, ge=0, le=48)
     """Advertise each GPU this many times (0 = off). Only for dev pools: sharing is not isolation."""
     gpu_feature_discovery: bool = False
+    """Install GPU feature discovery (and NFD) for GPU model labels."""
     dcgm_exporter: bool = False
+    """Install the DCGM exporter (GPU metrics on :9400) on the GPU pools."""
     dcgm_exporter_chart_version: str = Field(catalog.DCGM_EXPORTER_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    """dcgm-exporter Helm chart version."""
 
 
 class CostConfig(_Model):
     spot_usd_per_hour: Optional[float] = Field(None, gt=0)
     """Expected spot price per GPU node-hour (used when capacityType is SPOT)."""
     capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0)
+    """Capacity block price per GPU node-hour (used when capacityType is CAPACITY_BLOCK)."""
     nim_license_usd_per_gpu_month: float = Field(catalog.NIM_LICENSE_USD_PER_GPU_MONTH, ge=0)
+    """NVIDIA AI Enterprise licence per GPU-month for nim (source document: ~$4,500/month for 2 GPUs)."""
 
 
 class StackConfig(_Model):
     environment: Environment
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    """Environment tier: sets defaults and which rules apply (forceDestroy and time-slicing only in dev)."""
+    region: str = "us-east-1"
+    """AWS region (the AWS provider's own config key)."""
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    """The EKS cluster: create a new one or adopt an existing one."""
     gpu_node_pool: GpuNodePoolConfig = Field(default_factory=GpuNodePoolConfig)
+    """The primary GPU node pool (the serving stack's unless serving.nodePool names another)."""
     extra_gpu_node_pools: list[GpuNodePoolConfig] = Field(default_factory=list)
+    """Further GPU pools, each shaped like gpuNodePool with its own name."""
     model_store: ModelStoreConfig = Field(default_factory=ModelStoreConfig)
+    """S3 bucket for model weights and the Triton model repository."""
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    """The serving stack and the engine-neutral settings all three understand."""
     device_plugin: DevicePluginConfig = Field(default_factory=DevicePluginConfig)
+    """NVIDIA device plugin and DCGM exporter."""
     cost: CostConfig = Field(default_factory=CostConfig)
+    """Rates for the monthly cost estimate."""
     tags: dict[str, str] = Field(default_factory=dict)
+    """Extra AWS tags for every resource."""
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", v):
+            raise ValueError(f"'{v}' is not an AWS region name such as us-east-1")
+        return v
 
     @model_validator(mode="after")
     def _cross(self) -> "StackConfig":
@@ -419,7 +501,9 @@ def parse_stack_config(raw: Mapping[str, Any], *, notices: Optional[list[str]] =
             continue
         if key in SECRET_KEYS:
             continue
-        if key not in TOP_LEVEL_KEYS or key == "region":
+        if key == "region":
+            raise ConfigError(key, "unknown key — the region is the AWS provider's `aws:region`")
+        if key not in TOP_LEVEL_KEYS:
             allowed = ", ".join(sorted([*TOP_LEVEL_KEYS.keys() - {"region"}, *SECRET_KEYS]))
             raise ConfigError(key, f"unknown key — allowed top-level keys are {allowed}")
         data[key] = _decode(key, value)
@@ -496,7 +580,9 @@ def _to_config_error(exc: ValidationError, data: Mapping[str, Any]) -> ConfigErr
         loc[0] = "aws:region"  # read from the aws provider's config, not the servingstack: namespace
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
-        return ConfigError(key, "unknown key — check the spelling against the README config reference")
+        allowed = _allowed_keys(loc[:-1])
+        hint = f"allowed keys are {', '.join(allowed)}" if allowed else "see the README config reference"
+        return ConfigError(key, f"unknown key — {hint}")
     if err["type"] == "missing":
         return ConfigError(key, "is required")
     more = len(exc.errors()) - 1
@@ -510,6 +596,22 @@ def _names_value(message: str, value: Any) -> bool:
     """Whether a validator's own message already quotes the bad value (or the bad list item)."""
     items = value if isinstance(value, list) else [value]
     return any(isinstance(v, str) and repr(v) in message for v in items)
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    """camelCase keys of the config object at `loc` (list indexes skipped)."""
+    model: Any = StackConfig
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(_snake(part)) if isinstance(model, type) else None
+        if field is None:
+            return []
+        model = next((a for a in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(to_camel(k) for k in model.model_fields)
 
 
 def _dig(data: Any, loc: list[str]) -> Any:
@@ -569,6 +671,7 @@ def require_secret(key: str) -> pulumi.Output[str]:
     value = runtime_config.get_config(full)
     if value is None:
         raise ConfigError(key, f"is not set — run `pulumi config set --secret {full} <value>`")
-    if not runtime_config.is_config_secret(full):
+    # The language host passes secret keys either through set_all_config or the environment.
+    if not (runtime_config.is_config_secret(full) or full in runtime_config.get_config_secret_keys_env()):
         raise ConfigError(key, f"is set in plaintext — remove it and run `pulumi config set --secret {full} <value>`")
     return pulumi.Output.secret(str(value))

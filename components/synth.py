@@ -193,8 +193,11 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
     its outputs (secret outputs redacted). Exceptions from the program propagate."""
     import pulumi
 
+    from pulumi.runtime import settings
+
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     recorder = Recorder(region, secret_values)
+    settings.ROOT.set(None)  # a fresh root Stack per run, so URNs and parents name this stack
     pulumi.runtime.set_mocks(recorder, project="servingstack", stack=stack, preview=False,
                              monitor=_monitor_class()(recorder))
     outputs: dict[str, Any] = {}
@@ -229,7 +232,8 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
     for key, value in (secrets or {}).items():
         config[f"{NAMESPACE}:{key}"] = value
         secret_keys.append(f"{NAMESPACE}:{key}")
-    cfg = parse_stack_config(config, notices=notices)
+    # The program prints config notices itself (components.config.load_stack_config).
+    cfg = parse_stack_config(config, notices=[])
     for key, needed in secret_needed(cfg).items():
         full = f"{NAMESPACE}:{key}"
         if needed and full not in config:

@@ -77,9 +77,6 @@ def test_synth_writes_manifests_plan_and_outputs(stack, tmp_path, capfd, at_root
     assert f"wrote {out}/manifests/" in stdout
 
 
-@pytest.mark.xfail(strict=True, reason="run_program does not reset Pulumi's root-resource ContextVar "
-                   "(pulumi.runtime.settings.ROOT) between runs: set_mocks keeps the first run's Stack, so a "
-                   "later synth in the same process parents its resources to the earlier stack's URN")
 def test_second_synth_in_process_parents_to_its_own_stack(tmp_path):
     # A fresh interpreter: whether an earlier root Stack lingers depends on what ran before in this one.
     script = ("import sys; from components import cli\n"
@@ -146,8 +143,6 @@ def test_adopting_notice_for_create_only_keys(tmp_path, capfd):
     assert not any(t.startswith("aws:ec2/vpc:") or t == "aws:eks/cluster:Cluster" for t in types)
 
 
-@pytest.mark.xfail(strict=True, reason="synth prints the notice twice: once from load_stack_config inside the "
-                   "program, once from synth_stack's own parse (emit_notices)")
 def test_adopting_notice_printed_once(tmp_path, capfd):
     rc, _, stderr = synth_cli(capfd, "--config", str(adopt_with_vpc_cidr(tmp_path)), "--out", str(tmp_path / "out"))
     assert rc == cli.EXIT_OK
@@ -174,7 +169,6 @@ def test_cost_table_for_each_stack(stack, capfd, at_root):
     assert "Total / month" in out
 
 
-@pytest.mark.xfail(strict=True, reason="cmd_cost drops the notices load_stack collects (components/cli.py)")
 def test_cost_prints_adopting_notice(tmp_path, capfd):
     rc = cli.main(["cost", "--config", str(adopt_with_vpc_cidr(tmp_path))])
     _, err = capfd.readouterr()
