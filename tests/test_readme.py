@@ -22,3 +22,19 @@ def test_readme_documents_secrets_and_commands():
     for needle in ("servingstack:ngcApiKey", "servingstack:hfToken", "make synth", "make test",
                    "pulumi config set --secret", "pulumi preview", "pulumi up"):
         assert needle in text
+
+
+def test_readme_refusal_example_is_the_real_message(tmp_path):
+    """The README quotes the TP-1 refusal verbatim; it must match what the CLI prints."""
+    import subprocess
+    import sys
+
+    from conftest import stack_config, write_stack_file
+
+    cfg = stack_config("prod")
+    cfg["servingstack:serving"]["tensorParallelSize"] = 1
+    path = write_stack_file(tmp_path, cfg)
+    proc = subprocess.run([sys.executable, "-m", "components.cli", "synth", "--config", str(path), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=README.parent)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() in README.read_text()
