@@ -18,6 +18,7 @@ from typing import Optional
 SERVING_PORT = 8000
 PROBE_PERIOD_SECONDS = 10
 COMPONENT = "llm-server"
+TENSOR_PARALLEL_ANNOTATION = "servingstack.io/tensor-parallel-size"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def deployment(w: ServingWorkload) -> dict:
     }
     annotations = {f"checkov.io/skip{i}": f"{check}={reason}"
                    for i, (check, reason) in enumerate(sorted(w.checkov_waivers.items()), start=1)}
+    annotations[TENSOR_PARALLEL_ANNOTATION] = str(w.gpus)  # read by policy k8s-gpu-tensor-parallel
     pod_annotations = {"prometheus.io/scrape": "true", "prometheus.io/path": w.metrics_path,
                        "prometheus.io/port": str(w.metrics_port)}
     return {
