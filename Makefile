@@ -19,6 +19,9 @@ help:
 	@echo "make policy-install   the policy pack's own virtualenv (policy/.venv) for pulumi --policy-pack"
 	@echo "make preview STACK=s  pulumi preview (needs the Pulumi CLI and AWS credentials)"
 	@echo "make up STACK=s       pulumi up"
+	@echo "make bench            construction benchmark: components vs raw resources, 1/10/50 models"
+	@echo "make api-check        public API from a clean virtualenv with only the package installed"
+	@echo "make schema           regenerate the component package schema snapshot tests/golden/schema.json"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +76,17 @@ preview: $(VENV)/.installed
 
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK)
+
+.PHONY: bench api-check schema
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/construct.py
+
+api-check: $(BIN)/python
+	$(BIN)/python tests/api_check.py
+
+schema: $(VENV)/.installed
+	$(BIN)/python -m components.package > tests/golden/schema.json.tmp && mv tests/golden/schema.json.tmp tests/golden/schema.json
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,6 +1,9 @@
 """servingstack: production LLM serving on AWS EKS GPU nodes, as Pulumi components.
 
 Importing the package is cheap; the components (which import the Pulumi providers) load on first use.
+The names below are the public API: each component `X` takes `XArgs` (a TypedDict whose fields are
+documented in place), and the same components are hosted as the multi-language package
+`servingstack` (see components/package.py and provider/).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ _EXPORTS = {
     "TritonServer": "components.serving.triton", "TritonServerArgs": "components.serving.triton",
     "NimServer": "components.serving.nim", "NimServerArgs": "components.serving.nim",
     "ServingArgs": "components.serving.common",
-    "ServingPlatform": "components.platform",
+    "ServingPlatform": "components.platform", "ServingPlatformArgs": "components.platform",
     "StackConfig": "components.config", "ConfigError": "components.config",
     "load_stack_config": "components.config", "parse_stack_config": "components.config",
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str) -> Any:

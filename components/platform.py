@@ -2,12 +2,11 @@
 stack from a validated StackConfig. Everything it builds is decided by the config; it holds no logic
 beyond choosing and connecting components."""
 
-from __future__ import annotations
-
-from typing import Any, Optional
+from typing import Any, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+from typing_extensions import NotRequired
 
 from . import config as config_module
 from .aws.cluster import EksCluster
@@ -29,16 +28,93 @@ def default_tags(cfg: StackConfig) -> dict[str, str]:
             "managed-by": "pulumi", **cfg.tags}
 
 
+class ServingPlatformArgs(TypedDict):
+    config: dict[str, Any]
+    """The stack config as a stack file holds it, keys without the `servingstack:` prefix
+    (`environment`, `clusterName`, `cluster`, `gpuNodePool`, `serving`, ...) plus `region` (the
+    `aws:region`). Validated exactly as `pulumi up` validates a stack file. Required."""
+    ngc_api_key: NotRequired[pulumi.Input[str]]
+    """NGC API key (pass a secret); required when `serving.stack` is nim. Default unset."""
+    hf_token: NotRequired[pulumi.Input[str]]
+    """Hugging Face token (pass a secret); required for vLLM and Triton when the weights come from
+    Hugging Face (`serving.weightsSource: huggingface`). Default unset."""
+
+
+def config_from_args(args: ServingPlatformArgs) -> tuple[StackConfig, dict[str, pulumi.Output[str]], list[str]]:
+    """Validate ServingPlatformArgs (the component package's inputs) like a stack file: returns the
+    StackConfig, the secrets it needs as secret Outputs, and notices. Raises ConfigError."""
+    raw: dict[str, Any] = {}
+    for key, value in (args.get("config") or {}).items():
+        if key.removeprefix(f"{config_module.NAMESPACE}:") in config_module.SECRET_KEYS:
+            secret = key.removeprefix(f"{config_module.NAMESPACE}:")
+            raise config_module.ConfigError(secret, f"belongs in the ServingPlatform input `{secret}` (a secret), "
+                                                    "not in `config`")
+        raw[key if ":" in key else ("aws:region" if key == "region" else f"{config_module.NAMESPACE}:{key}")] = value
+    notices: list[str] = []
+    cfg = config_module.parse_stack_config(raw, notices=notices)
+    given = {"ngcApiKey": args.get("ngc_api_key"), "hfToken": args.get("hf_token")}
+    secrets = {}
+    for key, need in config_module.secret_needed(cfg).items():
+        if need:
+            if given[key] is None:
+                raise config_module.ConfigError(key, "is not set — pass it as the ServingPlatform input "
+                                                     f"`{key}` (a secret)")
+            secrets[key] = pulumi.Output.secret(given[key])
+    return cfg, secrets, notices
+
+
 class ServingPlatform(pulumi.ComponentResource):
     """Everything one environment runs: EKS cluster (created or adopted), GPU node pools, NVIDIA
-    device plugin, model store with read-only pod access, credentials, and the chosen serving stack."""
+    device plugin, model store with read-only pod access, credentials, and the chosen serving stack.
 
-    outputs: dict[str, Any]
+    `args` is either a validated StackConfig (Python programs: `ServingPlatform("servingstack",
+    load_stack_config())`, secrets from the stack's secret config) or ServingPlatformArgs (the
+    component package: a raw config map validated here, secrets as inputs). All outputs are also in
+    the `outputs` dict, keyed by their camelCase names."""
 
-    def __init__(self, name: str, cfg: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
+    environment: pulumi.Output[str]
+    """Environment: dev, staging or prod."""
+    cluster_name: pulumi.Output[str]
+    """Name of the EKS cluster."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig JSON of the cluster (secret)."""
+    serving_stack: pulumi.Output[str]
+    """Serving stack: vllm, triton or nim."""
+    model: pulumi.Output[str]
+    """Model id being served."""
+    namespace: pulumi.Output[str]
+    """Kubernetes namespace of the serving workload."""
+    endpoint: pulumi.Output[str]
+    """In-cluster base URL of the server, http://<service>.<namespace>.svc.cluster.local:8000."""
+    openai_base_url: pulumi.Output[str]
+    """OpenAI-compatible base URL (`endpoint` + /v1); absent for Triton."""
+    model_store_bucket: pulumi.Output[str]
+    """Name of the model-store S3 bucket."""
+    model_store_access: pulumi.Output[str]
+    """How pods read the model store: pod-identity or irsa."""
+    device_plugin: pulumi.Output[str]
+    """What the NVIDIA device plugin component installed, or why nothing."""
+    gpu_summary: pulumi.Output[dict[str, Any]]
+    """instanceType, gpusPerReplica, replicas, gpuNodes, gpuMemoryGibPerGpu."""
+    kv_cache_tokens: pulumi.Output[int]
+    """Estimated KV-cache capacity per replica, tokens."""
+    max_concurrent_sequences: pulumi.Output[int]
+    """Full-length sequences the KV cache holds at once per replica."""
+    monthly_cost_usd: pulumi.Output[float]
+    """Estimated monthly cost of the GPU nodes (and NIM licences), USD."""
+    monthly_cost_breakdown: pulumi.Output[dict[str, Any]]
+    """gpuComputeUsd, softwareLicenseUsd, nodes, hourlyRateUsd, rateSource, excludes."""
+
+    def __init__(self, name: str, args: ServingPlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Fail before building: secrets the stack needs are checked before the first registration.
-        needed = config_module.secret_needed(cfg)
-        secrets = {key: config_module.require_secret(key) for key, need in needed.items() if need}
+        if isinstance(args, StackConfig):
+            cfg = args
+            needed = config_module.secret_needed(cfg)
+            secrets = {key: config_module.require_secret(key) for key, need in needed.items() if need}
+        else:
+            cfg, secrets, notices = config_from_args(args)
+            for notice in notices:
+                pulumi.log.warn(notice)
         plan = estimate(cfg)
         super().__init__("servingstack:index:ServingPlatform", name, None, opts)
         tags = default_tags(cfg)
@@ -171,6 +247,8 @@ class ServingPlatform(pulumi.ComponentResource):
             },
         }
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
+        for key, value in self.outputs.items():  # the annotated outputs, for the component package
+            setattr(self, _snake(key), pulumi.Output.from_input(value))
         self.register_outputs(self.outputs)
 
     def _pool(self, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
@@ -187,6 +265,10 @@ class ServingPlatform(pulumi.ComponentResource):
             "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
             "tags": tags,
         }, opts=opts)
+
+
+def _snake(camel: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
 def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]:

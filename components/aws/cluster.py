@@ -4,8 +4,6 @@ Either way it produces the same outputs (kubeconfig, an explicit Kubernetes prov
 Identity facts, subnets for node pools), so everything downstream is identical.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Optional, TypedDict
 

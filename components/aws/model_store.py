@@ -1,7 +1,5 @@
 """ModelStore: the S3 bucket for model weights and Triton repositories, and read-only pod access."""
 
-from __future__ import annotations
-
 import json
 from typing import Optional, TypedDict
 
@@ -16,9 +14,9 @@ class ModelStoreArgs(TypedDict):
     create: NotRequired[bool]
     """True: create the bucket and its KMS key. False: adopt `bucket_name`. Default true."""
     bucket_name: NotRequired[str]
-    """Bucket name (required when adopting; auto-named when creating and unset)."""
+    """Bucket name; required when adopting. Default: auto-named when creating."""
     kms_key_arn: NotRequired[str]
-    """Adopt only: ARN of the KMS key the adopted bucket encrypts with (for kms:Decrypt)."""
+    """Adopt only: ARN of the KMS key the adopted bucket encrypts with (for kms:Decrypt). Default "" (none)."""
     noncurrent_version_days: NotRequired[int]
     """Days before noncurrent object versions expire. Default 30."""
     force_destroy: NotRequired[bool]
@@ -108,9 +106,9 @@ class ModelReadAccessArgs(TypedDict):
     use_pod_identity: NotRequired[bool]
     """EKS Pod Identity association (true, default) or IRSA (false)."""
     oidc_provider_arn: NotRequired[pulumi.Input[str]]
-    """IAM OIDC provider ARN (IRSA only)."""
+    """IAM OIDC provider ARN; required for IRSA (`use_pod_identity` false). Default unset."""
     oidc_issuer_url: NotRequired[pulumi.Input[str]]
-    """Cluster OIDC issuer URL (IRSA only)."""
+    """Cluster OIDC issuer URL; required for IRSA (`use_pod_identity` false). Default unset."""
     tags: NotRequired[dict[str, str]]
     """Tags for the role. Default {}."""
 

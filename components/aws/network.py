@@ -1,7 +1,5 @@
 """ClusterNetwork: a VPC with private and public subnets across availability zones and NAT egress."""
 
-from __future__ import annotations
-
 from typing import Optional, TypedDict
 
 import pulumi

@@ -1,7 +1,5 @@
 """GpuNodePool: an EKS managed node group of GPU instances, tainted so only GPU work lands there."""
 
-from __future__ import annotations
-
 import base64
 import json
 from typing import Optional, TypedDict
@@ -37,7 +35,7 @@ class GpuNodePoolArgs(TypedDict):
     capacity_type: NotRequired[str]
     """ON_DEMAND (default), SPOT or CAPACITY_BLOCK."""
     capacity_reservation_id: NotRequired[str]
-    """cr-... id of the capacity block; required with CAPACITY_BLOCK."""
+    """cr-... id of the capacity block; required with CAPACITY_BLOCK. Default unset."""
     min_size: NotRequired[int]
     """Minimum nodes. Default 0."""
     max_size: NotRequired[int]

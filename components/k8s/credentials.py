@@ -1,7 +1,5 @@
 """NgcCredentials and HuggingFaceToken: Kubernetes Secrets made only from Pulumi secret config."""
 
-from __future__ import annotations
-
 import base64
 import json
 from typing import Optional, TypedDict

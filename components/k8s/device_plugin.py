@@ -1,7 +1,5 @@
 """NvidiaDevicePlugin: advertises `nvidia.com/gpu` on the GPU pools (and optionally DCGM metrics)."""
 
-from __future__ import annotations
-
 from typing import Optional, TypedDict
 
 import pulumi
@@ -18,7 +16,7 @@ class NvidiaDevicePluginArgs(TypedDict):
     pool_names: list[str]
     """GPU pools (values of the `servingstack.io/pool` label) that need the plugin: AL2023 NVIDIA pools."""
     skip_reason: NotRequired[str]
-    """When set, install nothing and report this reason (e.g. every pool is Bottlerocket NVIDIA)."""
+    """When set, install nothing and report this reason (e.g. every pool is Bottlerocket NVIDIA). Default unset."""
     chart_version: NotRequired[str]
     """nvidia-device-plugin chart version. Default the pinned catalog version."""
     mig_strategy: NotRequired[str]

@@ -1,8 +1,6 @@
 """What vLLM, Triton and NIM components share: their common arguments and the registration of the
 ServiceAccount, Deployment, Service, PodDisruptionBudget and NetworkPolicy built by k8s/podspec.py."""
 
-from __future__ import annotations
-
 import math
 from typing import Any, Callable, Optional, TypedDict
 
@@ -41,7 +39,7 @@ class ServingArgs(TypedDict):
     dtype: NotRequired[str]
     """Compute dtype: auto (default), bfloat16, float16, half, float32."""
     quantization: NotRequired[str]
-    """awq, gptq or fp8; unset for none."""
+    """Weight quantization: awq, gptq or fp8. Default unset (none)."""
     served_model_name: NotRequired[str]
     """Model name clients send in requests. Default: the model id."""
     image: NotRequired[str]
@@ -55,7 +53,8 @@ class ServingArgs(TypedDict):
     startup_seconds: NotRequired[int]
     """Start-up probe budget, seconds. Default derived from the model's weight size (>= 600; >= 1840 for 100+ GiB)."""
     weights_gib: NotRequired[float]
-    """Weight size, GiB, for models outside the catalog (sizes the cache and start-up budget)."""
+    """Weight size, GiB, for models outside the catalog (sizes the cache and start-up budget).
+    Default: the catalog's size for the model, 100 GiB for unknown models."""
     service_name: NotRequired[str]
     """Name of the ClusterIP Service on port 8000. Default "llm"."""
     service_account: NotRequired[str]

@@ -1,7 +1,5 @@
 """NimServer: an NVIDIA NIM for LLMs container, pulled from nvcr.io with the NGC credentials."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 import pulumi
@@ -22,7 +20,7 @@ class NimServerArgs(ServingArgs):
     api_secret_name: pulumi.Input[str]
     """Secret holding NGC_API_KEY (NgcCredentials `api_secret_name`)."""
     model_profile: NotRequired[str]
-    """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM choose for the GPUs."""
+    """NIM_MODEL_PROFILE (from `list-model-profiles`). Default unset: NIM chooses for the GPUs."""
 
 
 def nim_image(args: NimServerArgs) -> str:

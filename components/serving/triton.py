@@ -1,8 +1,6 @@
 """TritonServer: NVIDIA Triton Inference Server with the vLLM backend, its model repository
 generated as code and uploaded to the model store, read with the pod's IAM role (IRSA)."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 import pulumi
@@ -26,11 +24,11 @@ class TritonServerArgs(ServingArgs):
     model_name: NotRequired[str]
     """Name of the model in the repository (URL path /v2/models/<name>). Default "llm"."""
     repository_poll_seconds: NotRequired[int]
-    """How often Triton polls the repository for changes. Default 30."""
+    """How often Triton polls the repository for changes, seconds. Default 30."""
     region: NotRequired[str]
     """Bucket region (AWS_DEFAULT_REGION for Triton's S3 client). Default "us-east-1"."""
     hf_token_secret: NotRequired[str]
-    """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file."""
+    """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file. Default unset (anonymous)."""
 
 
 def repository_uri(bucket: str, prefix: str) -> str:

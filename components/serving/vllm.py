@@ -1,7 +1,5 @@
 """VllmServer: vLLM's OpenAI-compatible server (`vllm/vllm-openai`)."""
 
-from __future__ import annotations
-
 import json
 from typing import Any, Optional
 
@@ -23,15 +21,15 @@ class VllmServerArgs(ServingArgs):
     region: NotRequired[str]
     """AWS region of the model bucket (AWS_REGION for the streamer). Default "us-east-1"."""
     speculative_model: NotRequired[str]
-    """Draft model id (or "[ngram]") for speculative decoding."""
+    """Draft model id (or "[ngram]") for speculative decoding. Default unset (off)."""
     num_speculative_tokens: NotRequired[int]
-    """Tokens proposed per speculative step."""
+    """Tokens proposed per speculative step. Default 5."""
     enable_chunked_prefill: NotRequired[bool]
     """Force chunked prefill on or off; unset keeps vLLM's default."""
     extra_args: NotRequired[list[str]]
     """Flags appended verbatim after the generated ones. Default []."""
     hf_token_secret: NotRequired[str]
-    """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file."""
+    """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file. Default unset (anonymous)."""
 
 
 def vllm_args(args: VllmServerArgs) -> list[str]:

@@ -1,0 +1,76 @@
+"""Add GPU serving to an EKS cluster you already run: adopt the cluster by name, add a GPU node pool,
+install the NVIDIA device plugin on it, and serve one model with vLLM.
+
+    pulumi config set clusterName my-cluster
+    pulumi config set aws:region us-west-2
+    pulumi config set --secret hfToken hf_...      # optional: gated Hugging Face models
+    pulumi up
+
+`main()` builds everything and returns the stack outputs; the tests run it under the mock runtime.
+"""
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import (
+    EksCluster,
+    GpuNodePool,
+    HuggingFaceToken,
+    NvidiaDevicePlugin,
+    VllmServer,
+    VllmServerArgs,
+)
+
+NAMESPACE = "llm"
+POOL = "l40s"
+
+
+def main() -> dict[str, Any]:
+    config = pulumi.Config()
+    region = pulumi.Config("aws").get("region") or "us-east-1"
+
+    # Adopt: reads the cluster (endpoint, CA, OIDC issuer, subnets); creates no AWS resource.
+    cluster = EksCluster("cluster", {"cluster_name": config.require("clusterName"), "region": region,
+                                     "create": False})
+    # Kubernetes resources go to this cluster only, through the provider built from its kubeconfig.
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+
+    pool = GpuNodePool("gpu-pool", {
+        "cluster_name": cluster.cluster_name, "subnet_ids": cluster.subnet_ids, "pool_name": POOL,
+        "instance_type": config.get("instanceType") or "g6e.xlarge",
+        "min_size": 0, "max_size": 2, "desired_size": 2,
+        "tags": {"team": "ml-platform"},
+    })
+    plugin = NvidiaDevicePlugin("device-plugin", {"pool_names": [POOL]}, opts=on_cluster)
+    namespace = k8s.core.v1.Namespace("llm", metadata={"name": NAMESPACE, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}, opts=on_cluster)
+
+    args: VllmServerArgs = {
+        "namespace": NAMESPACE, "model": config.get("model") or "meta-llama/Llama-3.1-8B-Instruct",
+        "node_labels": pool.labels, "tolerations": pool.tolerations, "local_nvme": pool.local_nvme,
+        "replicas": 2, "tensor_parallel_size": 1, "max_model_len": 16384,
+    }
+    depends_on: list[pulumi.Resource] = [namespace, plugin, pool]
+    hf_token = config.get_secret("hfToken")
+    if hf_token is not None:
+        token = HuggingFaceToken("hf-token", {"namespace": NAMESPACE, "token": hf_token},
+                                 opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(
+                                     depends_on=[namespace])))
+        args["hf_token_secret"] = "hf-token"
+        depends_on.append(token)
+    server = VllmServer("vllm", args, opts=pulumi.ResourceOptions.merge(
+        on_cluster, pulumi.ResourceOptions(depends_on=depends_on)))
+
+    return {
+        "endpoint": server.endpoint,
+        "openaiBaseUrl": server.endpoint.apply(lambda e: f"{e}/v1"),
+        "nodeGroup": pool.node_group_name,
+        "devicePlugin": plugin.status,
+    }
+
+
+if __name__ == "__main__":  # `pulumi up` runs this file as __main__; tests import it and call main()
+    for key, value in main().items():
+        pulumi.export(key, value)

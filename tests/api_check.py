@@ -1,0 +1,57 @@
+"""Clean-virtualenv check of the public API (`make api-check`; about a minute, mostly pip).
+
+Creates a fresh virtualenv, installs only this package into it (non-editable, with its declared
+dependencies and nothing else), and from a directory outside the checkout:
+  1. runs `python -c "from components import <every public name>"`;
+  2. builds the component package's schema there and compares it with tests/golden/schema.json.
+Prints the time of each step; exits non-zero on any failure.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def step(title: str, cmd: list[str], cwd: Path) -> str:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    print(f"{time.perf_counter() - start:6.1f} s  {title}")
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"api-check failed: {title}")
+    return proc.stdout
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from components import __all__ as public_names
+
+    with tempfile.TemporaryDirectory(prefix="servingstack-api-") as tmp:
+        work = Path(tmp)
+        venv = work / "venv"
+        python = venv / "bin" / "python"
+        total = time.perf_counter()
+        step("create virtualenv", [sys.executable, "-m", "venv", str(venv)], work)
+        step("pip install <repo> (package and its dependencies only)",
+             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)], work)
+        names = ", ".join(public_names)
+        step(f"python -c 'from components import ...' ({len(public_names)} public names)",
+             [str(python), "-c", f"from components import {names}; import components; "
+                                 f"assert sorted(components.__all__) == {sorted(public_names)!r}; "
+                                 f"assert 'site-packages' in components.__file__, components.__file__"], work)
+        schema = step("build the package schema in the clean virtualenv",
+                      [str(python), "-m", "components.package"], work)
+        if json.loads(schema) != json.loads((ROOT / "tests" / "golden" / "schema.json").read_text()):
+            raise SystemExit("api-check failed: the installed package's schema differs from tests/golden/schema.json")
+        print(f"{time.perf_counter() - total:6.1f} s  total: every public name imports from a clean install, "
+              "schema matches the snapshot")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
