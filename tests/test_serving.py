@@ -235,8 +235,7 @@ def test_hf_token_is_a_file_not_env():
 # ---- Triton model repository ----------------------------------------------------------------------
 
 def test_triton_repository_uploaded_and_parses_with_tritons_protobuf():
-    model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
-                                           reason="tritonclient[grpc] ships Triton's model-config protobuf")
+    model_config_pb2 = triton_model_config_module()
     from google.protobuf import text_format
 
     result = synth("staging")
@@ -251,6 +250,20 @@ def test_triton_repository_uploaded_and_parses_with_tritons_protobuf():
     assert engine["gpu_memory_utilization"] == 0.92
     with pytest.raises(text_format.ParseError):
         text_format.Parse('backend: "vllm"\ninstance_grup [ ]', model_config_pb2.ModelConfig())
+
+
+def triton_model_config_module():
+    """Triton's own model-config protobuf, as tritonclient ships it. Loaded by file path: importing
+    the tritonclient.grpc package would also need its client dependencies (numpy, rapidjson)."""
+    import importlib.util
+    import os
+
+    tritonclient = pytest.importorskip("tritonclient", reason="tritonclient ships Triton's model-config protobuf")
+    path = os.path.join(os.path.dirname(tritonclient.__file__), "grpc", "model_config_pb2.py")
+    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_triton_pbtxt_pure():
