@@ -14,6 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.program import tune_gc
+
 CLUSTER = "servingstack-prod"
 REGION = "us-east-1"
 NAMESPACE = "llm-serving"
@@ -74,6 +76,7 @@ def kubeconfig(name: str, endpoint: str, ca: str) -> str:
 
 
 def main() -> dict[str, Any]:
+    tune_gc()  # as components/program.py does (see tune_gc), so comparisons stay like for like
     tags = {"servingstack.io/environment": "prod", "servingstack.io/stack": pulumi.get_stack(), "managed-by": "pulumi"}
     hf_token = pulumi.Config().require_secret("hfToken")
 

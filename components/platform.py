@@ -31,7 +31,7 @@ def default_tags(cfg: StackConfig) -> dict[str, str]:
 class ServingPlatformArgs(TypedDict):
     config: dict[str, Any]
     """The stack config as a stack file holds it, keys without the `servingstack:` prefix
-    (`environment`, `clusterName`, `cluster`, `gpuNodePool`, `serving`, ...) plus `region` (the
+    (`environment`, `cluster`, `gpuNodePool`, `modelStore`, `serving`, ...) plus `region` (the
     `aws:region`). Validated exactly as `pulumi up` validates a stack file. Required."""
     ngc_api_key: NotRequired[pulumi.Input[str]]
     """NGC API key (pass a secret); required when `serving.stack` is nim. Default unset."""
