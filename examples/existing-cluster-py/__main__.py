@@ -6,6 +6,10 @@ install the NVIDIA device plugin on it, and serve one model with vLLM.
     pulumi config set --secret hfToken hf_...      # optional: gated Hugging Face models
     pulumi up
 
+The pod's CPU and memory are sized for the default g6e.xlarge (1 L40S, 4 vCPU, 32 GiB). With
+another instanceType, size them to one GPU's share of that instance (minus the node's daemons):
+`pulumi config set cpuPerGpu <cores>` and `pulumi config set memoryGibPerGpu <GiB>`.
+
 `main()` builds everything and returns the stack outputs; the tests run it under the mock runtime.
 """
 
@@ -25,6 +29,11 @@ from components import (
 
 NAMESPACE = "llm"
 POOL = "l40s"
+# Per GPU, for g6e.xlarge (4 vCPU, 32 GiB): the components' defaults (8 cores and 96 GiB per GPU)
+# suit p4d/p5-class instances and would never schedule here. 24 GiB + 2 GiB /dev/shm and 3 cores
+# leave room for the kubelet, system daemons and DaemonSets.
+CPU_PER_GPU = 3
+MEMORY_GIB_PER_GPU = 24
 
 
 def main() -> dict[str, Any]:
@@ -51,6 +60,8 @@ def main() -> dict[str, Any]:
         "namespace": NAMESPACE, "model": config.get("model") or "meta-llama/Llama-3.1-8B-Instruct",
         "node_labels": pool.labels, "tolerations": pool.tolerations, "local_nvme": pool.local_nvme,
         "replicas": 2, "tensor_parallel_size": 1, "max_model_len": 16384,
+        "cpu_per_gpu": config.get_float("cpuPerGpu") or CPU_PER_GPU,
+        "memory_gib_per_gpu": config.get_int("memoryGibPerGpu") or MEMORY_GIB_PER_GPU,
     }
     depends_on: list[pulumi.Resource] = [namespace, plugin, pool]
     hf_token = config.get_secret("hfToken")
