@@ -4,6 +4,9 @@ registered resource. The same recorder backs the tests (tests/conftest.py).
 No cloud credentials, Pulumi CLI or kubeconfig are needed: invokes (availability zones, caller
 identity, an adopted cluster) get obviously fake placeholder answers, and secret config values,
 which synth cannot decrypt, are replaced by a redaction marker.
+
+`keep_secrets=True` (tests only; the CLI never sets it) records secret values unwrapped instead of
+redacted, so a test can check what a Secret would really carry. Never write such a result out.
 """
 
 from __future__ import annotations
@@ -116,10 +119,11 @@ def _mocks_base():
 class Recorder(_mocks_base()):  # type: ignore[misc]
     """Mocks that echo inputs back (plus fake computed outputs) and record every registration."""
 
-    def __init__(self, region: str, secret_values: tuple[str, ...] = ()):
+    def __init__(self, region: str, secret_values: tuple[str, ...] = (), keep_secrets: bool = False):
         self.region = region
         self.resources: list[RecordedResource] = []
         self.secret_values = tuple(v for v in secret_values if v and v != REDACTED)
+        self.keep_secrets = keep_secrets  # tests only: record secret values unwrapped, scrub nothing
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -140,13 +144,15 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
         from pulumi.runtime import rpc
 
         if rpc.is_rpc_secret(value):
+            if self.keep_secrets:
+                return self.redact(rpc.unwrap_rpc_secret(value))
             return _redact_leaves(rpc.unwrap_rpc_secret(value))
         if isinstance(value, dict):
             return {k: self.redact(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.redact(v) for v in value]
         if isinstance(value, str):
-            return scrub(value, self.secret_values)
+            return value if self.keep_secrets else scrub(value, self.secret_values)
         return value
 
 
@@ -188,15 +194,17 @@ def _monitor_class():
 
 
 def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], secret_keys: list[str],
-                stack: str, region: str, secret_values: tuple[str, ...] = ()) -> SynthResult:
+                stack: str, region: str, secret_values: tuple[str, ...] = (),
+                keep_secrets: bool = False) -> SynthResult:
     """Run `program` under the recording mocks with `config` and return what it registered and
-    its outputs (secret outputs redacted). Exceptions from the program propagate."""
+    its outputs (secret outputs redacted unless `keep_secrets`, tests only). Exceptions from the
+    program propagate."""
     import pulumi
 
     from pulumi.runtime import settings
 
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-    recorder = Recorder(region, secret_values)
+    recorder = Recorder(region, secret_values, keep_secrets=keep_secrets)
     settings.ROOT.set(None)  # a fresh root Stack per run, so URNs and parents name this stack
     pulumi.runtime.set_mocks(recorder, project="servingstack", stack=stack, preview=False,
                              monitor=_monitor_class()(recorder))
@@ -209,7 +217,8 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
             for key, value in result.items():
                 out = pulumi.Output.from_input(value)
                 resolved = await out.future()
-                outputs[key] = REDACTED if await out.is_secret() else recorder.redact(normalize(resolved))
+                secret = await out.is_secret() and not recorder.keep_secrets
+                outputs[key] = REDACTED if secret else recorder.redact(normalize(resolved))
 
         return resolve()
 
@@ -219,9 +228,10 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
 
 
 def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Callable[[], dict[str, Any]]] = None,
-                secrets: Optional[dict[str, str]] = None) -> SynthResult:
+                secrets: Optional[dict[str, str]] = None, keep_secrets: bool = False) -> SynthResult:
     """Validate and synthesize one stack's config. `secrets` (tests only) plays the engine's role of
-    handing the program decrypted secret values; they never reach the result in plaintext.
+    handing the program decrypted secret values; they never reach the result in plaintext unless
+    `keep_secrets` (tests only) asks for secret values unwrapped.
     Raises ConfigError for config mistakes (before anything is registered)."""
     from .program import build
 
@@ -242,7 +252,7 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
             notices.append(f"notice: {full} is not set; synth uses the placeholder {REDACTED} (under the engine this "
                            f"is an error: run `pulumi config set --secret {full} <value>`)")
     result = run_program(program or build, config, secret_keys, stack, cfg.region,
-                         tuple((secrets or {}).values()))
+                         tuple((secrets or {}).values()), keep_secrets=keep_secrets)
     result.notices = notices
     return result
 

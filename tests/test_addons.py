@@ -1,12 +1,18 @@
 """Issue 4: device plugin, NGC/HF credentials, model store and read-only pod access."""
 
+import base64
 import json
 
+import parliament
 import pytest
 
+import components.synth as synth_module
 from components.aws.iam_spec import model_read_policy
 from components.aws.nodepool_spec import tolerations_for
+from components.config import REDACTED
+from components.k8s.credentials import HuggingFaceToken, NgcCredentials
 from components.k8s.device_plugin_spec import tolerates
+from components.synth import run_program
 from conftest import set_key, stack_config, synth, synth_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -73,6 +79,80 @@ def test_ngc_credentials_only_for_nim_and_secret():
         assert r.inputs["metadata"]["namespace"] == "llm-serving"
     for name in ("prod", "staging"):
         assert not [m for m in synth(name).manifests() if m["kind"] == "Secret" and m["metadata"]["name"].startswith("ngc")]
+
+
+PLANTED_NGC = "nvapi-PLANTED"
+SECRET = "kubernetes:core/v1:Secret"
+
+
+def recorded_secret(result, name):
+    (r,) = [r for r in result.of_type(SECRET) if r.inputs["metadata"]["name"] == name]
+    return r.inputs
+
+
+def test_ngc_pull_secret_decodes_to_nvcr_oauthtoken_with_the_planted_key():
+    # keep_secrets: the recorder shows the secret values the Secrets would really carry.
+    kept = synth_config(stack_config("dev"), "dev", secrets={"ngcApiKey": PLANTED_NGC}, keep_secrets=True)
+    pull = recorded_secret(kept, "ngc-secret")
+    assert pull["type"] == "kubernetes.io/dockerconfigjson"
+    assert set(pull["stringData"]) == {".dockerconfigjson"}
+    auths = json.loads(pull["stringData"][".dockerconfigjson"])["auths"]
+    assert set(auths) == {"nvcr.io"}
+    assert auths["nvcr.io"]["username"] == "$oauthtoken"
+    assert auths["nvcr.io"]["password"] == PLANTED_NGC
+    assert base64.b64decode(auths["nvcr.io"]["auth"], validate=True).decode() == f"$oauthtoken:{PLANTED_NGC}"
+    api = recorded_secret(kept, "ngc-api")
+    assert api["type"] == "Opaque" and api["stringData"] == {"NGC_API_KEY": PLANTED_NGC}
+
+    # The same run without keep_secrets (the default) shows only the marker.
+    default = synth_config(stack_config("dev"), "dev", secrets={"ngcApiKey": PLANTED_NGC})
+    assert recorded_secret(default, "ngc-secret")["stringData"] == {".dockerconfigjson": REDACTED}
+    assert recorded_secret(default, "ngc-api")["stringData"] == {"NGC_API_KEY": REDACTED}
+    assert PLANTED_NGC not in repr(default.resources)
+
+
+def test_ngc_secrets_are_redacted_as_secret_outputs_not_by_string_scrubbing(monkeypatch):
+    # The recorder has two redactions: values Pulumi marks secret, and a scrubber replacing known
+    # secret strings (and their base64 forms) anywhere. Switch the scrubber off: what is still
+    # redacted reached the Secret as a secret Output, as it must to be encrypted in Pulumi state.
+    monkeypatch.setattr(synth_module, "scrub", lambda text, secrets: text)
+    result = synth_config(stack_config("dev"), "dev", secrets={"ngcApiKey": PLANTED_NGC})
+    assert recorded_secret(result, "ngc-secret")["stringData"] == {".dockerconfigjson": REDACTED}
+    assert recorded_secret(result, "ngc-api")["stringData"] == {"NGC_API_KEY": REDACTED}
+    assert PLANTED_NGC not in repr(result.resources)
+
+
+def test_credential_components_wrap_a_plain_value_as_secret(monkeypatch):
+    # pulumi_kubernetes' Secret marks stringData secret by itself, so the recorded Secret cannot
+    # show whether the components wrap the key. Capture what they hand to the Secret instead: given
+    # a plain (non-secret) string, every stringData value must already be a secret Output.
+    import pulumi_kubernetes as k8s
+
+    handed = {}
+
+    class SpySecret(k8s.core.v1.Secret):
+        def __init__(self, resource_name, opts=None, **kwargs):
+            for key, value in (kwargs.get("string_data") or {}).items():
+                handed[f"{resource_name}/{key}"] = value
+            super().__init__(resource_name, opts=opts, **kwargs)
+
+    monkeypatch.setattr(k8s.core.v1, "Secret", SpySecret)
+
+    def program():
+        NgcCredentials("ngc", {"namespace": "ns", "api_key": PLANTED_NGC})
+        HuggingFaceToken("hf", {"namespace": "ns", "token": "hf_PLANTED"})
+        return dict(handed)  # run_program replaces a secret output by the marker
+
+    # No secret value is known to the scrubber: only secret marking can redact.
+    result = run_program(program, {}, [], "credentials", "us-east-1")
+    assert result.outputs == {"ngc-pull/.dockerconfigjson": REDACTED, "ngc-api/NGC_API_KEY": REDACTED,
+                              "hf-secret/HF_TOKEN": REDACTED}
+    assert recorded_secret(result, "ngc-api")["stringData"] == {"NGC_API_KEY": REDACTED}
+    assert "PLANTED" not in repr(result.resources) + repr(result.outputs)
+    handed.clear()
+    kept = run_program(program, {}, [], "credentials", "us-east-1", keep_secrets=True)  # the oracle can see
+    assert kept.outputs["ngc-api/NGC_API_KEY"] == PLANTED_NGC
+    assert recorded_secret(kept, "hf-token")["stringData"] == {"HF_TOKEN": "hf_PLANTED"}
 
 
 def test_ngc_dockerconfig_shape():
@@ -162,8 +242,59 @@ def test_no_static_aws_keys_anywhere():
         assert not synth(name).of_type("aws:iam/accessKey:AccessKey")
 
 
+def _adopted_bucket_config():
+    cfg = stack_config("prod")
+    cfg["servingstack:modelStore"] = {"create": False, "bucketName": "team-models",
+                                      "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abc-123"}
+    return cfg
+
+
+POD_ROLE_CONFIGS = {
+    "prod": lambda: synth("prod"),            # vLLM, Pod Identity
+    "staging": lambda: synth("staging"),      # Triton, IRSA
+    "dev": lambda: synth("dev"),              # NIM
+    "adopted-bucket": lambda: synth_config(_adopted_bucket_config(), "adopted"),
+}
+
+
+@pytest.mark.parametrize("config", list(POD_ROLE_CONFIGS))
+def test_recorded_pod_role_policy_passes_parliament_and_stays_read_only(config):
+    result = POD_ROLE_CONFIGS[config]()
+    text = result.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+    findings = parliament.analyze_policy_string(text).findings
+    assert findings == [], [(f.issue, f.detail) for f in findings]
+
+    statements = json.loads(text)["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    by_action = {}
+    for s in statements:
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        for action in actions:
+            by_action.setdefault(action, []).append(s)
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    (get,) = by_action["s3:GetObject"]
+    (object_arn,) = get["Resource"]
+    bucket_arn, _, prefix = object_arn.partition("/")
+    assert prefix == "models/*" and "Condition" not in get  # objects: only under the model prefix
+    assert bucket_arn.startswith("arn:aws:s3:::") and "*" not in bucket_arn
+    if config == "adopted-bucket":
+        assert bucket_arn == "arn:aws:s3:::team-models"
+    for s in by_action["s3:ListBucket"]:
+        assert s["Resource"] == [bucket_arn]
+    listing = [s for s in by_action["s3:ListBucket"] if "Condition" in s]
+    unconditioned = [s for s in by_action["s3:ListBucket"] if "Condition" not in s]
+    for s in listing:
+        assert s["Condition"] == {"StringLike": {"s3:prefix": ["models/", "models/*"]}}
+    if result.outputs["servingStack"] == "triton":
+        # Triton's S3 client calls HeadBucket, authorised as s3:ListBucket without an s3:prefix.
+        assert len(unconditioned) == 1
+    else:
+        assert listing and not unconditioned
+    (kms,) = by_action["kms:Decrypt"]
+    assert kms["Resource"] and all(r.startswith("arn:aws:kms:") and "*" not in r for r in kms["Resource"])
+
+
 def test_read_policy_passes_parliament():
-    parliament = pytest.importorskip("parliament", reason="parliament (IAM linter) not installed")
     policy = model_read_policy("arn:aws:s3:::bucket", "models/", "arn:aws:kms:us-east-1:123456789012:key/k")
     findings = parliament.analyze_policy_string(json.dumps(policy)).findings
     assert findings == [], [f.issue for f in findings]
