@@ -121,11 +121,10 @@ def main() -> dict[str, Any]:
             provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn), resources=["secrets"]),
         enabled_cluster_log_types=["api", "audit", "authenticator", "controllerManager", "scheduler"],
         access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
-                                                      bootstrap_cluster_creator_admin_permissions=False),
+                                                      bootstrap_cluster_creator_admin_permissions=True),
         bootstrap_self_managed_addons=False, tags=tags, opts=pulumi.ResourceOptions(depends_on=[attach]))
-    deployer = aws.iam.get_session_context(arn=aws.get_caller_identity().arn).issuer_arn
     admins = []
-    for entry_name, principal in [("deployer", deployer), ("admin-1", "arn:aws:iam::123456789012:role/platform-admins")]:
+    for entry_name, principal in [("admin-262f3962", "arn:aws:iam::123456789012:role/platform-admins")]:
         entry = aws.eks.AccessEntry(f"cluster-{entry_name}", cluster_name=cluster.name, principal_arn=principal,
                                     type="STANDARD", tags=tags)
         admins.append(aws.eks.AccessPolicyAssociation(
@@ -163,8 +162,7 @@ def main() -> dict[str, Any]:
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=system_lt.id,
                                                             version=system_lt.latest_version.apply(str)),
         labels={"servingstack.io/pool": "system"}, tags=tags,
-        opts=pulumi.ResourceOptions(depends_on=[vpc_cni, kube_proxy, *node_attachments],
-                                    ignore_changes=["scalingConfig.desiredSize"]))
+        opts=pulumi.ResourceOptions(depends_on=[vpc_cni, kube_proxy, *node_attachments]))
     coredns = addon("coredns", [system])
     aws.iam.OpenIdConnectProvider("cluster-oidc", url=cluster.identities[0].oidcs[0].issuer,
                                   client_id_lists=["sts.amazonaws.com"], tags=tags)
@@ -204,8 +202,7 @@ def main() -> dict[str, Any]:
         labels={"nvidia.com/gpu.present": "true", "servingstack.io/pool": "gpu"},
         taints=[aws.eks.NodeGroupTaintArgs(key="nvidia.com/gpu", value="present", effect="NO_SCHEDULE")],
         tags={**tags, "servingstack.io/pool": "gpu"},
-        opts=pulumi.ResourceOptions(depends_on=[cluster, *gpu_attachments],
-                                    ignore_changes=["scalingConfig.desiredSize"]))
+        opts=pulumi.ResourceOptions(depends_on=[cluster, *gpu_attachments]))
 
     # ---- device plugin and DCGM exporter ----
     def release(name: str, chart: str, repo: str, version: str, values: dict) -> k8s.helm.v3.Release:

@@ -84,6 +84,8 @@ class ModelArchitecture:
     max_context: int
     nim_image: Optional[str] = None
     """Pinned NIM image (repository:tag) serving this model, when NVIDIA publishes one."""
+    gated: bool = True
+    """Whether Hugging Face requires an accepted licence (and so a token) to download it."""
 
 
 # Architecture numbers: meta-llama/llama-models sku_list.py and each checkpoint's config.json
@@ -98,7 +100,7 @@ _MODELS = [
     ModelArchitecture("meta-llama/Llama-3.1-405B-Instruct-FP8", 405.85e9, 126, 16384, 128, 8, 128, "fp8", 131072),
     ModelArchitecture("mistralai/Mistral-7B-Instruct-v0.3", 7.25e9, 32, 4096, 32, 8, 128, "bf16", 32768,
                       "nvcr.io/nim/mistralai/mistral-7b-instruct-v03:1.1.2"),
-    ModelArchitecture("Qwen/Qwen2.5-72B-Instruct", 72.71e9, 80, 8192, 64, 8, 128, "bf16", 32768),
+    ModelArchitecture("Qwen/Qwen2.5-72B-Instruct", 72.71e9, 80, 8192, 64, 8, 128, "bf16", 32768, gated=False),
 ]
 
 MODELS: dict[str, ModelArchitecture] = {m.hf_id: m for m in _MODELS}

@@ -159,7 +159,7 @@ class GpuNodePoolConfig(_Model):
     max_size: int = Field(2, ge=1, le=100)
     """Maximum nodes; must hold the serving replicas."""
     desired_size: int = Field(2, ge=0, le=100)
-    """Nodes at creation (later changes by an autoscaler are kept); 0 scales to zero."""
+    """Nodes to run (no cluster autoscaler is installed: it must hold every serving replica); 0 scales to zero."""
     disk_size_gib: int = Field(200, ge=100, le=16384)
     """Encrypted gp3 volume for images and logs (Bottlerocket: the /dev/xvdb data volume)."""
     metadata_hop_limit: int = Field(1, ge=1, le=64)
@@ -275,6 +275,8 @@ class CustomModelConfig(_Model):
     """Dtype of the checkpoint's weights."""
     max_context: int = Field(131072, ge=512)
     """max_position_embeddings."""
+    gated: bool = True
+    """Whether Hugging Face requires an accepted licence, and so servingstack:hfToken, to download it."""
 
 
 class ServingConfig(_Model):
@@ -314,10 +316,10 @@ class ServingConfig(_Model):
     """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
     allowed_namespaces: list[str] = Field(default_factory=list)
     """Namespaces (besides the serving one) whose pods may reach port 8000."""
-    cpu_per_gpu: float = Field(8.0, gt=0, le=64)
-    """CPU cores requested and limited per GPU."""
-    memory_gib_per_gpu: int = Field(96, ge=8, le=2048)
-    """Memory (GiB) requested and limited per GPU, before /dev/shm."""
+    cpu_per_gpu: Optional[float] = Field(None, gt=0, le=64)
+    """CPU cores requested and limited per GPU (default: 8, or the instance's share when smaller)."""
+    memory_gib_per_gpu: Optional[int] = Field(None, ge=1, le=2048)
+    """Memory (GiB) requested and limited per GPU, before /dev/shm (default: 96, or the instance's share)."""
     startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
     """Start-up probe budget; defaults to one derived from the model's weight size."""
     vllm: VllmConfig = Field(default_factory=VllmConfig)
@@ -353,7 +355,7 @@ class ServingConfig(_Model):
         if self.custom_model is not None:
             c = self.custom_model
             return catalog.ModelArchitecture(self.model, c.parameters, c.layers, c.hidden_size, c.attention_heads,
-                                             c.kv_heads, c.head_dim, c.native_dtype, c.max_context)
+                                             c.kv_heads, c.head_dim, c.native_dtype, c.max_context, gated=c.gated)
         return catalog.MODELS[self.model]
 
     @property
@@ -424,6 +426,10 @@ class StackConfig(_Model):
         if self.serving.node_pool is not None and self.serving.node_pool not in names:
             raise _Cross("serving.nodePool", f"'{self.serving.node_pool}' is not a configured pool — use one of "
                          f"{', '.join(names)}")
+        if self.cluster.create and not self.cluster.public_access_cidrs:
+            raise _Cross("cluster.publicAccessCidrs", "[] — a new cluster with a private-only endpoint cannot be "
+                         "reached by the same `pulumi up` that creates its VPC (every Kubernetes resource would "
+                         "time out); list the CIDRs your deploy runner egresses from")
         if not self.cluster.create and not self.cluster.name:
             raise _Cross("cluster.name", "is required when cluster.create is false (the existing cluster to adopt)")
         if not self.model_store.create and not self.model_store.bucket_name:
@@ -488,6 +494,7 @@ from .configload import (  # noqa: E402,F401
     fit_check,
     load_stack_config,
     parse_stack_config,
+    pod_resources,
     raw_config_from_runtime,
     require_secret,
     secret_needed,

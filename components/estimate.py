@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import catalog
+from .catalog import HOURS_PER_MONTH
 from .config import StackConfig, fit_check
 from .sizing import FitReport, MonthlyCost, monthly_cost, serving_nodes
 
@@ -15,6 +16,8 @@ class Estimate:
     gpus_per_replica: int
     gpu_nodes: int
     cost: MonthlyCost
+    extra_pools_usd: float = 0.0
+    """Other GPU pools at their desired size and on-demand price (not in `cost`)."""
 
 
 def hourly_rate(cfg: StackConfig) -> tuple[float, str]:
@@ -38,4 +41,6 @@ def estimate(cfg: StackConfig, stack: str | None = None) -> Estimate:
     rate, source = hourly_rate(cfg)
     licensed = cfg.serving.replicas * tp if stack == "nim" else 0
     cost = monthly_cost(nodes, rate, licensed, cfg.cost.nim_license_usd_per_gpu_month, source)
-    return Estimate(fit=fit_check(cfg), gpus_per_replica=tp, gpu_nodes=nodes, cost=cost)
+    extra = sum(p.desired_size * p.instance.on_demand_usd_per_hour * HOURS_PER_MONTH
+                for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools] if p is not pool)
+    return Estimate(fit=fit_check(cfg), gpus_per_replica=tp, gpu_nodes=nodes, cost=cost, extra_pools_usd=extra)

@@ -127,7 +127,10 @@ class ServingPlatform(pulumi.ComponentResource):
             "admin_principal_arns": c.admin_principal_arns, "log_types": list(c.log_types),
             "system_instance_type": c.system_node_pool.instance_type, "system_min_size": c.system_node_pool.min_size,
             "system_max_size": c.system_node_pool.max_size, "system_desired_size": c.system_node_pool.desired_size,
-            "pod_identity": c.pod_identity, **({"subnet_ids": c.subnet_ids} if c.subnet_ids else {}), "tags": tags,
+            "pod_identity": c.pod_identity, **({"subnet_ids": c.subnet_ids} if c.subnet_ids else {}),
+            "required_zones": sorted({p.availability_zone for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
+                                      if p.availability_zone}),
+            "tags": tags,
         }, opts=child)
         after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
         pools = {p.name: self._pool(p, cluster, tags, after_cluster) for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
@@ -144,6 +147,8 @@ class ServingPlatform(pulumi.ComponentResource):
             "chart_version": dp.chart_version, "mig_strategy": dp.mig_strategy,
             "time_slicing_replicas": dp.time_slicing_replicas, "gpu_feature_discovery": dp.gpu_feature_discovery,
             "dcgm_exporter": dp.dcgm_exporter, "dcgm_exporter_chart_version": dp.dcgm_exporter_chart_version,
+            # GPU metrics on every GPU pool, Bottlerocket ones included.
+            "metrics_pool_names": [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]],
         }, opts=k8s_opts)
 
         s = cfg.serving
@@ -166,10 +171,13 @@ class ServingPlatform(pulumi.ComponentResource):
             "cluster_name": cluster.cluster_name, "namespace": s.namespace, "service_account": SERVICE_ACCOUNT,
             "bucket_arn": store.bucket_arn, "kms_key_arn": store.kms_key_arn, "model_prefix": ms.model_prefix,
             "use_pod_identity": use_pod_identity, "oidc_provider_arn": cluster.oidc_provider_arn,
-            "oidc_issuer_url": cluster.oidc_issuer_url, "tags": tags,
+            "oidc_issuer_url": cluster.oidc_issuer_url,
+            # Triton's S3 client calls HeadBucket, authorised as an s3:ListBucket with no prefix.
+            "allow_bucket_listing": s.stack == "triton", "tags": tags,
         }, opts=child)
 
         serving_deps: list[pulumi.Resource] = [namespace, plugin, pool]
+        cpu_per_gpu, memory_gib_per_gpu = config_module.pod_resources(cfg)
         common = {
             "namespace": s.namespace, "model": s.model, "node_labels": pool.labels, "tolerations": pool.tolerations,
             "replicas": s.replicas, "tensor_parallel_size": s.tensor_parallel_size, "max_model_len": s.max_model_len,
@@ -177,7 +185,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "enable_prefix_caching": s.enable_prefix_caching, "dtype": s.dtype,
             **({"quantization": s.quantization} if s.quantization else {}),
             **({"served_model_name": s.served_model_name} if s.served_model_name else {}),
-            "local_nvme": pool.local_nvme, "cpu_per_gpu": s.cpu_per_gpu, "memory_gib_per_gpu": s.memory_gib_per_gpu,
+            "local_nvme": pool.local_nvme, "cpu_per_gpu": cpu_per_gpu, "memory_gib_per_gpu": memory_gib_per_gpu,
             "weights_gib": plan.fit.weights_gib,
             **({"startup_seconds": s.startup_seconds} if s.startup_seconds else {}),
             "service_name": s.service_name, "service_account": SERVICE_ACCOUNT,
@@ -243,7 +251,9 @@ class ServingPlatform(pulumi.ComponentResource):
             "monthlyCostBreakdown": {
                 "gpuComputeUsd": round(cost.gpu_compute_usd, 2), "softwareLicenseUsd": round(cost.license_usd, 2),
                 "nodes": cost.nodes, "hourlyRateUsd": cost.hourly_rate_usd, "rateSource": cost.rate_source,
-                "excludes": "EKS control plane, system nodes, NAT, storage and data transfer",
+                "extraGpuPoolsUsd": round(plan.extra_pools_usd, 2),
+                "excludes": "extra GPU pools (priced in extraGpuPoolsUsd), EKS control plane, system nodes, NAT, "
+                            "storage and data transfer",
             },
         }
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
@@ -277,9 +287,16 @@ def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]
     def pick(a: list) -> Any:
         ids, zones = a
         if zones:
-            return [i for i, z in zip(ids, zones) if z == zone]
+            return _nonempty([i for i, z in zip(ids, zones) if z == zone])
         return aws.ec2.get_subnets_output(filters=[
             aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=ids),
-            aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone])]).ids
+            aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone])]).ids.apply(_nonempty)
+
+    def _nonempty(found: list[str]) -> list[str]:
+        if not found:
+            raise pulumi.RunError(f"no cluster subnet is in availability zone {zone}: the node pool's "
+                                  "availabilityZone must be one of the cluster's zones (adopted clusters: list "
+                                  "a subnet in that zone in cluster.subnetIds)")
+        return found
 
     return pulumi.Output.all(cluster.subnet_ids, cluster.subnet_zones).apply(pick)

@@ -335,3 +335,50 @@ def shm_size_gib(tensor_parallel_size: int) -> int:
     """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB alone, growing
     4 GiB per extra worker (production-stack uses 20 GiB for TP 8; vLLM docs 2 GiB for TP 1)."""
     return 2 if tensor_parallel_size == 1 else 4 * tensor_parallel_size
+
+
+# ---- what one serving pod asks of its node ---------------------------------------------------
+
+#: Host resources kept for the kubelet, system daemons and DaemonSets (device plugin, CNI, agents).
+NODE_RESERVED_CPU = 1.0
+NODE_ALLOCATABLE_MEMORY_FRACTION = 0.9
+NODE_RESERVED_MEMORY_GIB = 1.0
+#: Root/data volume space taken by the OS, container images (vLLM/Triton/NIM images are 10-20 GB) and logs.
+DISK_RESERVED_GIB = 40
+EPHEMERAL_HEADROOM_GIB = 10
+
+
+def model_cache_gib(weights_gib: float) -> int:
+    """Model cache volume: the weights plus 15% (tokenizer, config, compiled kernels) plus 20 GiB."""
+    return int(math.ceil(weights_gib * 1.15)) + 20
+
+
+def pod_ephemeral_gib(weights_gib: float) -> int:
+    """Ephemeral storage one serving pod requests: its model cache plus logs and scratch."""
+    return model_cache_gib(weights_gib) + EPHEMERAL_HEADROOM_GIB
+
+
+def allocatable_cpu(instance: GpuInstanceType) -> float:
+    return instance.vcpus - NODE_RESERVED_CPU
+
+
+def allocatable_memory_gib(instance: GpuInstanceType) -> float:
+    return instance.memory_mib / 1024 * NODE_ALLOCATABLE_MEMORY_FRACTION - NODE_RESERVED_MEMORY_GIB
+
+
+def default_cpu_per_gpu(instance: GpuInstanceType) -> float:
+    """8 cores per GPU where the instance has them (tokenization and HTTP), else its share."""
+    return float(min(8, max(1, int(allocatable_cpu(instance) // instance.gpus))))
+
+
+def default_memory_gib_per_gpu(instance: GpuInstanceType, tensor_parallel_size: int) -> int:
+    """96 GiB per GPU where the instance has it, else its share after /dev/shm."""
+    share = allocatable_memory_gib(instance) / instance.gpus - shm_size_gib(tensor_parallel_size) / tensor_parallel_size
+    return int(min(96, max(1, int(share))))
+
+
+def pods_per_node(replicas: int, gpus_per_replica: int, gpus_per_node: int, hard_spread: bool) -> int:
+    """Serving pods that can share one node."""
+    if hard_spread or replicas <= 1:
+        return 1
+    return max(1, min(replicas, gpus_per_node // gpus_per_replica))

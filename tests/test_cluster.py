@@ -36,29 +36,39 @@ def test_prod_cluster_endpoint_encryption_logging_and_auth():
     assert key.inputs["enableKeyRotation"] is True
     assert key_arn.endswith("cluster-secrets-key")
     assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
-    assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    # The creating principal gets cluster-admin from EKS itself, fixed at creation.
+    assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
     assert cluster["bootstrapSelfManagedAddons"] is False
 
 
-def test_private_only_endpoint_when_no_public_cidrs():
+def test_new_cluster_needs_public_cidrs_adopted_does_not():
+    from components.config import ConfigError
+
     cfg = stack_config("prod")
     cfg["servingstack:cluster"]["publicAccessCidrs"] = []
-    vpc = synth_config(cfg).one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
-    assert vpc["endpointPublicAccess"] is False and vpc["endpointPrivateAccess"] is True
-    assert "publicAccessCidrs" not in vpc
+    with pytest.raises(ConfigError, match="cluster.publicAccessCidrs: .*private-only endpoint"):
+        synth_config(cfg)
+    cfg["servingstack:cluster"].update({"create": False, "name": "existing"})
+    assert not synth_config(cfg).of_type("aws:eks/cluster:Cluster")
 
 
-def test_access_entries_for_deployer_and_admins_but_not_node_roles():
+def test_access_entries_for_configured_admins_named_by_principal():
+    import hashlib
+
     result = synth("prod")
-    principals = [r.inputs["principalArn"] for r in result.of_type("aws:eks/accessEntry:AccessEntry")]
-    # The deployer is the issuer role of the caller's session, not the sts assumed-role ARN.
-    assert principals[0] == "arn:aws:iam::123456789012:role/synth-placeholder"
-    assert "arn:aws:iam::123456789012:role/platform-admins" in principals
-    node_roles = [r.name for r in result.of_type("aws:iam/role:Role") if "node" in r.name]
-    assert node_roles and not any("node" in p for p in principals)
+    entries = result.of_type("aws:eks/accessEntry:AccessEntry")
+    admin = "arn:aws:iam::123456789012:role/platform-admins"
+    assert [r.inputs["principalArn"] for r in entries] == [admin]
+    # Named after the principal (stable when the list is reordered), never after whoever runs pulumi.
+    assert entries[0].name == f"cluster-admin-{hashlib.sha256(admin.encode()).hexdigest()[:8]}"
+    assert not any("synth-placeholder" in r.inputs["principalArn"] for r in entries)
     for assoc in result.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"):
         assert assoc.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
         assert assoc.inputs["accessScope"] == {"type": "cluster"}
+    # Duplicates in the list make one entry (a second entry for a principal fails in EKS).
+    cfg = stack_config("prod")
+    cfg["servingstack:cluster"]["adminPrincipalArns"] = [admin, admin]
+    assert len(synth_config(cfg, name="prod").of_type("aws:eks/accessEntry:AccessEntry")) == 1
 
 
 def _depends_after(result, later_name, earlier_type_name):
@@ -131,6 +141,7 @@ def test_gpu_launch_template_imdsv2_disk_nvme():
 
 def test_bottlerocket_uses_data_volume_and_no_raid_and_skips_plugin():
     cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.amiType", "BOTTLEROCKET_x86_64_NVIDIA")
+    set_key(cfg, "servingstack:gpuNodePool.diskSizeGib", 300)  # no NVMe RAID: the 70B cache is on this disk
     result = synth_config(cfg)
     lt = gpu_template(result)
     assert lt["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
@@ -138,6 +149,20 @@ def test_bottlerocket_uses_data_volume_and_no_raid_and_skips_plugin():
     assert not result.of_type("kubernetes:helm.sh/v3:Release") or all(
         r.inputs["chart"] != "nvidia-device-plugin" for r in result.of_type("kubernetes:helm.sh/v3:Release"))
     assert "Bottlerocket" in result.outputs["devicePlugin"]
+    # GPU metrics still run there: DCGM's affinity names the (Bottlerocket) pool.
+    (dcgm,) = [r for r in result.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"]
+    terms = dcgm.inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchExpressions"][1]["values"] == ["gpu"]
+
+
+def test_model_cache_must_fit_the_disk_without_nvme():
+    from components.config import ConfigError
+
+    cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.localNvmeRaid0", False)
+    with pytest.raises(ConfigError, match=r"gpuNodePool.diskSizeGib: 200 — .*182 GiB.*>= 222"):
+        synth_config(cfg)
+    set_key(cfg, "servingstack:gpuNodePool.diskSizeGib", 222)
+    assert synth_config(cfg).manifest("Deployment")
 
 
 def test_capacity_block_pool():

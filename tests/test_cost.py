@@ -212,22 +212,23 @@ def test_soft_spread_prod_packs_two_replicas_but_desired_keeps_two_nodes():
     cfg = cfg_for("prod", **{"servingstack:serving.spread": "soft"})
     assert serving_nodes(2, 2, 8, False) == 1
     assert estimate(cfg).gpu_nodes == 2  # desiredSize 2
-    cfg = cfg_for("prod", **{"servingstack:serving.spread": "soft", "servingstack:gpuNodePool.desiredSize": 0,
+    cfg = cfg_for("prod", **{"servingstack:serving.spread": "soft", "servingstack:gpuNodePool.desiredSize": 1,
                              "servingstack:gpuNodePool.minSize": 0})
     assert estimate(cfg).gpu_nodes == 1
 
 
 def test_capacity_check_refuses_too_small_a_pool():
-    """_check_capacity: hard spread of 2 replicas needs 2 nodes; maxSize 1 is refused with a fix."""
+    """_check_capacity: hard spread of 2 replicas needs 2 nodes; with no autoscaler, desiredSize 1 is
+    refused with a fix."""
     config = stack_config("prod")
     set_key(config, "servingstack:gpuNodePool.minSize", 0)
     set_key(config, "servingstack:gpuNodePool.desiredSize", 1)
     set_key(config, "servingstack:gpuNodePool.maxSize", 1)
     with pytest.raises(ConfigError) as exc:
         parse_stack_config(config)
-    assert exc.value.key == "gpuNodePool.maxSize"
+    assert exc.value.key == "gpuNodePool.desiredSize"
     assert "need 2 p4de.24xlarge nodes" in str(exc.value)
-    assert "raise maxSize to >= 2" in str(exc.value)
+    assert "raise desiredSize (and maxSize) to >= 2" in str(exc.value)
 
 
 # ---- the comparison table ----------------------------------------------------------------------

@@ -58,7 +58,8 @@ def refusal(model: str | ModelArchitecture, instance, s: ServingShape) -> FitErr
 
 def raw_config(serving: dict, pool: dict | None = None, environment: str = "dev") -> dict:
     """A raw `servingstack:` config map as the engine passes it (objects as JSON strings)."""
-    raw = {"servingstack:environment": environment, "servingstack:serving": json.dumps(serving)}
+    raw = {"servingstack:environment": environment, "servingstack:serving": json.dumps(serving),
+           "servingstack:cluster": json.dumps({"publicAccessCidrs": ["203.0.113.0/24"]})}
     if pool is not None:
         raw["servingstack:gpuNodePool"] = json.dumps(pool)
     return raw

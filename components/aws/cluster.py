@@ -4,6 +4,7 @@ Either way it produces the same outputs (kubeconfig, an explicit Kubernetes prov
 Identity facts, subnets for node pools), so everything downstream is identical.
 """
 
+import hashlib
 import json
 from typing import Optional, TypedDict
 
@@ -16,8 +17,19 @@ from .kubeconfig import eks_kubeconfig, oidc_provider_arn
 from .network import ClusterNetwork
 from .nodepool_spec import ec2_assume_role_policy, node_role_policy_arns
 
+#: Zones where EKS cannot place control-plane ENIs (EKS user guide, "Cluster VPC requirements").
+EKS_UNSUPPORTED_ZONE_IDS = ["use1-az3", "usw1-az2", "cac1-az3"]
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+def pick_zones(available: list[str], count: int, required: list[str]) -> list[str]:
+    """`count` zones (at least the required ones), required first. Pure."""
+    missing = [z for z in required if z not in available]
+    if missing:
+        raise pulumi.RunError(f"availability zone {missing[0]} is not available to EKS in this region (available: "
+                              f"{', '.join(available)}) — change the node pool's availabilityZone")
+    return list(dict.fromkeys([*required, *available]))[:max(count, len(required))]
 
 
 class EksClusterArgs(TypedDict):
@@ -53,6 +65,8 @@ class EksClusterArgs(TypedDict):
     """Adopt only: whether the existing cluster runs the EKS Pod Identity agent. Default true."""
     subnet_ids: NotRequired[list[str]]
     """Adopt only: subnets for node pools. Default: the cluster's own subnets."""
+    required_zones: NotRequired[list[str]]
+    """Availability zones the VPC must include (single-AZ node pools, capacity blocks). Default []. Create only."""
     tags: NotRequired[dict[str, str]]
     """Tags for every AWS resource. Default {}."""
 
@@ -110,7 +124,8 @@ class EksCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.get("tags") or {})
         cluster_name = args["cluster_name"]
-        zones = aws.get_availability_zones(state="available").names[: args.get("availability_zone_count", 3)]
+        zones = pick_zones(aws.get_availability_zones(state="available", exclude_zone_ids=EKS_UNSUPPORTED_ZONE_IDS).names,
+                           args.get("availability_zone_count", 3), list(args.get("required_zones") or []))
         network = ClusterNetwork(f"{name}-net", {
             "cluster_name": cluster_name, "availability_zones": zones,
             "vpc_cidr": args.get("vpc_cidr", "10.0.0.0/16"),
@@ -141,8 +156,10 @@ class EksCluster(pulumi.ComponentResource):
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn), resources=["secrets"]),
             enabled_cluster_log_types=list(args.get("log_types") or ALL_LOG_TYPES),
+            # The principal running the first `pulumi up` gets cluster-admin, fixed at creation: an
+            # entry derived from "whoever runs pulumi" would be replaced by every other runner.
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False),
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True),
             # We install vpc-cni, kube-proxy and coredns as managed add-ons, in order, below.
             bootstrap_self_managed_addons=False,
             tags=tags,
@@ -198,8 +215,7 @@ class EksCluster(pulumi.ComponentResource):
                 id=system_lt.id, version=system_lt.latest_version.apply(str)),
             labels={"servingstack.io/pool": "system"},
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_cni, kube_proxy, *attachments],
-                                        ignore_changes=["scalingConfig.desiredSize"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_cni, kube_proxy, *attachments]),
         )
         # coredns only once nodes exist: on a cluster with no schedulable node the add-on stays
         # DEGRADED and its creation times out.
@@ -218,17 +234,15 @@ class EksCluster(pulumi.ComponentResource):
         self._ready_resources = [vpc_cni, kube_proxy, pod_identity, coredns, system, *admins]
         self.ready = pulumi.Output.all(coredns.arn, system.arn, *[a.id for a in admins]).apply(lambda _: "ready")
 
-    def _access_entries(self, name: str, cluster_name: pulumi.Output[str], extra_admins: list[str],
+    def _access_entries(self, name: str, cluster_name: pulumi.Output[str], admins: list[str],
                         tags: dict[str, str]) -> list[aws.eks.AccessPolicyAssociation]:
-        """cluster-admin for the deploying principal (without it every Kubernetes resource fails
-        Unauthorized) and for the configured admins. Node roles get their entries from EKS itself."""
-        caller = aws.get_caller_identity()
-        # An assumed-role ARN (sts) is not a valid access-entry principal; its issuer role is.
-        deployer = aws.iam.get_session_context(arn=caller.arn).issuer_arn
-        principals = [deployer] + [a for a in extra_admins if a != deployer]
+        """cluster-admin for the configured principals (CI roles, platform admins). The creating
+        principal already has it (bootstrapClusterCreatorAdminPermissions) and must not be listed:
+        EKS made its entry, and a second one fails. Node roles get their entries from EKS too.
+        Entries are named after their principal, so reordering the list replaces nothing."""
         out = []
-        for i, principal in enumerate(principals):
-            entry_name = "deployer" if i == 0 else f"admin-{i}"
+        for principal in dict.fromkeys(admins):
+            entry_name = f"admin-{hashlib.sha256(principal.encode()).hexdigest()[:8]}"
             entry = aws.eks.AccessEntry(f"{name}-{entry_name}", cluster_name=cluster_name, principal_arn=principal,
                                         type="STANDARD", tags=tags, opts=pulumi.ResourceOptions(parent=self))
             out.append(aws.eks.AccessPolicyAssociation(

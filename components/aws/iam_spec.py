@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 
-def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str) -> dict:
+def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str, list_bucket: bool = False) -> dict:
     """Read-only access for serving pods: objects under the model prefix, listing of that prefix
-    only, and decryption with the bucket's key (SSE-KMS objects are unreadable without it)."""
+    only, and decryption with the bucket's key (SSE-KMS objects are unreadable without it).
+
+    `list_bucket` allows s3:ListBucket without a prefix condition, for clients that call HeadBucket
+    (authorised as s3:ListBucket, with no s3:prefix): Triton's S3 filesystem does. It reveals key
+    names only; objects stay readable only under the prefix."""
     prefix = prefix.rstrip("/") + "/"
+    listing = ({"Sid": "ListModelBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]}
+               if list_bucket else
+               {"Sid": "ListModelPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn],
+                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}})
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "ReadModelObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [f"{bucket_arn}/{prefix}*"]},
-            {"Sid": "ListModelPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn],
-             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
+            listing,
             {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn]},
         ],
     }

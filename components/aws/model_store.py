@@ -107,6 +107,9 @@ class ModelReadAccessArgs(TypedDict):
     """EKS Pod Identity association (true, default) or IRSA (false)."""
     oidc_provider_arn: NotRequired[pulumi.Input[str]]
     """IAM OIDC provider ARN; required for IRSA (`use_pod_identity` false). Default unset."""
+    allow_bucket_listing: NotRequired[bool]
+    """Allow s3:ListBucket on the whole bucket (key names only), for clients such as Triton whose
+    S3 client calls HeadBucket. Default false: listing only under `model_prefix`."""
     oidc_issuer_url: NotRequired[pulumi.Input[str]]
     """Cluster OIDC issuer URL; required for IRSA (`use_pod_identity` false). Default unset."""
     tags: NotRequired[dict[str, str]]
@@ -138,7 +141,8 @@ class ModelReadAccess(pulumi.ComponentResource):
         prefix = args.get("model_prefix", "models/")
         aws.iam.RolePolicy(f"{name}-read", role=role.id, opts=child,
                            policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
-                               lambda a: json.dumps(_without_empty_kms(model_read_policy(a[0], prefix, a[1])))))
+                               lambda a: json.dumps(_without_empty_kms(model_read_policy(
+                                   a[0], prefix, a[1], args.get("allow_bucket_listing", False))))))
         if pod_identity:
             aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
                                            service_account=sa, role_arn=role.arn, opts=child)

@@ -41,7 +41,7 @@ class GpuNodePoolArgs(TypedDict):
     max_size: NotRequired[int]
     """Maximum nodes. Default 2."""
     desired_size: NotRequired[int]
-    """Desired nodes at creation (later changes by autoscalers are kept). Default 2."""
+    """Desired nodes (0 scales the pool to zero); managed by this program, not an autoscaler. Default 2."""
     disk_size_gib: NotRequired[int]
     """Encrypted gp3 volume for images and logs, GiB (Bottlerocket: the /dev/xvdb data volume). Default 200."""
     metadata_hop_limit: NotRequired[int]
@@ -148,8 +148,8 @@ class GpuNodePool(pulumi.ComponentResource):
             labels=labels,
             taints=[aws.eks.NodeGroupTaintArgs(**t) for t in taints],
             tags={**tags, "servingstack.io/pool": pool},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments,
-                                        ignore_changes=["scalingConfig.desiredSize"]),
+            # desiredSize stays under this program's control: no cluster autoscaler is installed.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
 
         self.node_group_name = group.node_group_name

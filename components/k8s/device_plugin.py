@@ -29,6 +29,8 @@ class NvidiaDevicePluginArgs(TypedDict):
     """Install the DCGM exporter for GPU metrics on port 9400. Default false."""
     dcgm_exporter_chart_version: NotRequired[str]
     """dcgm-exporter chart version. Default the pinned catalog version."""
+    metrics_pool_names: NotRequired[list[str]]
+    """GPU pools the DCGM exporter runs on (Bottlerocket pools too). Default `pool_names`."""
 
 
 class NvidiaDevicePlugin(pulumi.ComponentResource):
@@ -58,11 +60,13 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
             self.installed = pulumi.Output.from_input(True)
             self.status = pulumi.Output.from_input(f"nvidia-device-plugin {version} on pools "
                                                    f"{', '.join(args['pool_names'])}")
-        if args.get("dcgm_exporter"):
+        metrics_pools = list(args.get("metrics_pool_names") or args["pool_names"])
+        # An affinity "In" with no values is rejected by the API server: no pools, no exporter.
+        if args.get("dcgm_exporter") and metrics_pools:
             helm_release(f"{name}-dcgm", HelmChart("dcgm-exporter", catalog.DCGM_EXPORTER_CHART_REPO,
                                                    args.get("dcgm_exporter_chart_version",
                                                             catalog.DCGM_EXPORTER_CHART_VERSION), NAMESPACE),
-                         dcgm_exporter_values(args["pool_names"]), child)
+                         dcgm_exporter_values(metrics_pools), child)
         self.chart_version = pulumi.Output.from_input(version)
         self.register_outputs({"installed": self.installed, "status": self.status,
                                "chart_version": self.chart_version})

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..sizing import EPHEMERAL_HEADROOM_GIB
+
 SERVING_PORT = 8000
 PROBE_PERIOD_SECONDS = 10
 COMPONENT = "llm-server"
@@ -86,7 +88,7 @@ def resources(w: ServingWorkload) -> dict:
     (Guaranteed QoS: a serving pod should be the last evicted)."""
     memory = f"{w.memory_gib + w.shm_gib}Gi"
     cpu = _cpu(w.cpu)
-    ephemeral = f"{w.cache_size_gib + 10}Gi"
+    ephemeral = f"{w.cache_size_gib + EPHEMERAL_HEADROOM_GIB}Gi"
     amounts = {"cpu": cpu, "memory": memory, "nvidia.com/gpu": str(w.gpus), "ephemeral-storage": ephemeral}
     return {"requests": dict(amounts), "limits": dict(amounts)}
 

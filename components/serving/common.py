@@ -1,7 +1,6 @@
 """What vLLM, Triton and NIM components share: their common arguments and the registration of the
 ServiceAccount, Deployment, Service, PodDisruptionBudget and NetworkPolicy built by k8s/podspec.py."""
 
-import math
 from typing import Any, Callable, Optional, TypedDict
 
 import pulumi
@@ -84,7 +83,7 @@ def defaults(args: ServingArgs) -> dict[str, Any]:
         "cpu": args.get("cpu_per_gpu", 8.0) * tp,
         "memory_gib": args.get("memory_gib_per_gpu", 96) * tp,
         "shm_gib": sizing.shm_size_gib(tp),
-        "cache_size_gib": int(math.ceil(weights * 1.15)) + 20,
+        "cache_size_gib": sizing.model_cache_gib(weights),
         "startup_seconds": args.get("startup_seconds") or sizing.startup_budget_seconds(weights),
         "model_slug": podspec.dns_label(args["model"].split("/")[-1], 40),
     }
@@ -125,7 +124,8 @@ class ServingComponent(pulumi.ComponentResource):
     """GPUs each replica requests."""
 
     def _register(self, name: str, args: ServingArgs, build: Callable[..., podspec.ServingWorkload],
-                  extra_inputs: tuple = (), extra_outputs: Optional[dict[str, pulumi.Output]] = None) -> None:
+                  extra_inputs: tuple = (), extra_outputs: Optional[dict[str, pulumi.Output]] = None,
+                  depends_on: Optional[list[pulumi.Resource]] = None) -> None:
         """Build the workload from the pool's labels and tolerations (and any `extra_inputs`, all
         Outputs, passed to `build` in order) and register the shared objects."""
         child = pulumi.ResourceOptions(parent=self)
@@ -144,7 +144,7 @@ class ServingComponent(pulumi.ComponentResource):
         dep = manifest(podspec.deployment)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep.apply(lambda m: m["metadata"]), spec=dep.apply(lambda m: m["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, *(depends_on or [])],
                                         custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")))
         svc = manifest(podspec.service, service_name)
         k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(lambda m: m["metadata"]),

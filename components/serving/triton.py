@@ -94,13 +94,16 @@ class TritonServer(ServingComponent):
     def __init__(self, name: str, args: TritonServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:TritonServer", name, None, opts)
         prefix = args.get("repository_prefix", "models/triton/")
-        for key, content in repository_files(args).items():
+        objects = [
             aws.s3.BucketObjectv2(
                 f"{name}-{key.replace('/', '-').replace('.', '-')}", bucket=args["bucket_name"],
                 key=f"{prefix.rstrip('/')}/{key}", content=content,
                 content_type="application/json" if key.endswith(".json") else "text/plain",
                 opts=pulumi.ResourceOptions(parent=self))
+            for key, content in repository_files(args).items()
+        ]
         bucket = pulumi.Output.from_input(args["bucket_name"])
         self.repository = bucket.apply(lambda b: repository_uri(b, prefix))
         self._register(name, args, lambda labels, tols, b: triton_workload(name, args, b, labels, tols),
-                       extra_inputs=(bucket,), extra_outputs={"repository": self.repository})
+                       extra_inputs=(bucket,), extra_outputs={"repository": self.repository},
+                       depends_on=objects)  # Triton must find its repository when it starts
