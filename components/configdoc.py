@@ -82,7 +82,7 @@ def _default(field: Any) -> str:
 def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> Iterator[tuple[str, str, str, str]]:
     for name, field in model.model_fields.items():
         key = to_camel(name)
-        path = f"aws:region" if (not prefix and key == "region") else f"{NAMESPACE}:{key}" if not prefix \
+        path = "aws:region" if (not prefix and key == "region") else f"{NAMESPACE}:{key}" if not prefix \
             else f"{prefix}.{key}"
         sub = _model_of(field.annotation)
         is_list = typing.get_origin(field.annotation) is list

@@ -19,6 +19,7 @@ from .k8s.device_plugin import NvidiaDevicePlugin
 from .serving.nim import NimServer
 from .serving.triton import TritonServer
 from .serving.vllm import VllmServer
+from .base import Component
 
 SERVICE_ACCOUNT = "llm-server"
 
@@ -63,7 +64,7 @@ def config_from_args(args: ServingPlatformArgs) -> tuple[StackConfig, dict[str, 
     return cfg, secrets, notices
 
 
-class ServingPlatform(pulumi.ComponentResource):
+class ServingPlatform(Component):
     """Everything one environment runs: EKS cluster (created or adopted), GPU node pools, NVIDIA
     device plugin, model store with read-only pod access, credentials, and the chosen serving stack.
 
@@ -116,9 +117,9 @@ class ServingPlatform(pulumi.ComponentResource):
             for notice in notices:
                 pulumi.log.warn(notice)
         plan = estimate(cfg)
-        super().__init__("servingstack:index:ServingPlatform", name, None, opts)
+        super().__init__("servingstack:index:ServingPlatform", name, opts)
         tags = default_tags(cfg)
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child_opts()
         c = cfg.cluster
         cluster = EksCluster("cluster", {
             "cluster_name": cfg.cluster_name, "region": cfg.region, "create": c.create, "version": c.version,
@@ -132,11 +133,12 @@ class ServingPlatform(pulumi.ComponentResource):
                                       if p.availability_zone}),
             "tags": tags,
         }, opts=child)
-        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
+        # Nodes join only once the VPC CNI runs (created by EksCluster; nothing when adopting).
+        after_cluster = self.child_opts(depends_on=cluster.node_prerequisites)
         pools = {p.name: self._pool(p, cluster, tags, after_cluster) for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
         pool = pools[cfg.serving_pool.name]
 
-        k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        k8s_opts = self.child_opts(providers={"kubernetes": cluster.provider})
         device_pools = [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
                         if not p.ami_type.startswith("BOTTLEROCKET")]
         dp = cfg.device_plugin

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from .config import NAMESPACE, REDACTED, SECRET_KEYS, parse_stack_config, secret_needed
+from .config import NAMESPACE, REDACTED, parse_stack_config, secret_needed
 from .fakes import fake_invoke, fake_outputs
 
 
@@ -35,6 +35,8 @@ class RecordedResource:
     provider: str = ""
     urn: str = ""
     parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    """URNs this registration waits for (explicit depends_on and the resources its inputs come from)."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -188,6 +190,7 @@ def _monitor_class():
             response = super().RegisterResource(request)
             if recorder._local.record is not None:
                 recorder._local.record.urn = response.urn
+                recorder._local.record.dependencies = sorted(request.dependencies)
             return response
 
     return RecordingMonitor
@@ -313,7 +316,8 @@ def write_outputs(result: SynthResult, out_dir: Path) -> None:
         fname = f"helmrelease-{doc['helmRelease']['namespace']}-{doc['helmRelease']['name']}.yaml"
         (manifests_dir / fname).write_text(yaml.safe_dump(_jsonable(doc), sort_keys=False))
     plan = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
-             "custom": r.custom, "inputs": _jsonable(normalize(r.inputs))} for r in result.resources]
+             "custom": r.custom, "dependsOn": r.dependencies, "inputs": _jsonable(normalize(r.inputs))}
+            for r in result.resources]
     (out_dir / "plan.json").write_text(json.dumps({"stack": result.stack, "resources": plan}, indent=2) + "\n")
     (out_dir / "outputs.json").write_text(json.dumps(_jsonable(result.outputs), indent=2, sort_keys=True) + "\n")
 

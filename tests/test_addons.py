@@ -301,3 +301,16 @@ def test_read_policy_passes_parliament():
     bad = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:GetObjekt"], "Resource": ["arn:aws:s3:::bucket"]}]})
     assert parliament.analyze_policy_string(bad).findings  # the oracle can fail
+
+
+def test_hf_token_only_for_gated_models():
+    from components.config import parse_stack_config, secret_needed
+
+    cfg = stack_config("prod")
+    assert secret_needed(parse_stack_config(cfg))["hfToken"] is True  # Llama is gated
+    cfg["servingstack:serving"]["model"] = "Qwen/Qwen2.5-72B-Instruct"
+    assert secret_needed(parse_stack_config(cfg))["hfToken"] is False
+    result = synth_config(cfg)
+    assert not [m for m in result.manifests() if m["kind"] == "Secret"]
+    assert "HF_TOKEN_PATH" not in {e["name"] for e in result.manifest("Deployment")["spec"]["template"]["spec"][
+        "containers"][0]["env"]}

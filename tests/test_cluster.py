@@ -71,10 +71,11 @@ def test_access_entries_for_configured_admins_named_by_principal():
     assert len(synth_config(cfg, name="prod").of_type("aws:eks/accessEntry:AccessEntry")) == 1
 
 
-def _depends_after(result, later_name, earlier_type_name):
-    """Recorded registration order respects depends_on: `later` registers after `earlier`."""
-    names = [r.name for r in result.resources]
-    return names.index(earlier_type_name) < names.index(later_name)
+def depends_on(result, later, earlier):
+    """Whether the recorded registration of `later` waits for `earlier` (names of custom resources)."""
+    (after,) = [r for r in result.resources if r.name == later]
+    (before,) = [r for r in result.resources if r.name == earlier]
+    return before.urn in after.dependencies
 
 
 def test_addons_order_and_network_policy():
@@ -82,11 +83,12 @@ def test_addons_order_and_network_policy():
     addons = {r.inputs["addonName"]: r for r in result.of_type("aws:eks/addon:Addon")}
     assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
-    # vpc-cni before any node group; coredns only after the system nodes exist.
-    order = [r.name for r in result.resources]
-    assert order.index("cluster-vpc-cni") < order.index("cluster-system")
-    assert order.index("cluster-vpc-cni") < order.index("pool-gpu-ng")
-    assert order.index("cluster-system") < order.index("cluster-coredns")
+    # vpc-cni before any node group (the GPU pool's component dependency reaches its node group);
+    # coredns only after the system nodes exist.
+    assert depends_on(result, "cluster-system", "cluster-vpc-cni")
+    assert depends_on(result, "pool-gpu-ng", "cluster-vpc-cni")
+    assert depends_on(result, "cluster-coredns", "cluster-system")
+    assert not depends_on(result, "cluster-vpc-cni", "cluster-system")
 
 
 def test_system_pool_is_untainted_cpu():
@@ -247,3 +249,26 @@ def test_pure_helpers():
     assert node_user_data("AL2023_x86_64_NVIDIA", INSTANCE_TYPES["g6.xlarge"], True)
     assert node_user_data("AL2023_x86_64_NVIDIA", INSTANCE_TYPES["p4d.24xlarge"], False) is None
     assert node_user_data("BOTTLEROCKET_x86_64_NVIDIA", INSTANCE_TYPES["p4d.24xlarge"], True) is None
+
+
+def test_pick_zones_keeps_required_zones():
+    from components.aws.cluster import pick_zones
+
+    available = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+    assert pick_zones(available, 3, []) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert pick_zones(available, 2, ["us-east-1d"]) == ["us-east-1d", "us-east-1a"]
+    assert pick_zones(available, 2, ["us-east-1c", "us-east-1d", "us-east-1a"]) == ["us-east-1c", "us-east-1d",
+                                                                                   "us-east-1a"]
+    with pytest.raises(Exception, match="us-east-1f is not available"):
+        pick_zones(available, 2, ["us-east-1f"])
+
+
+def test_single_az_pool_outside_default_zones_gets_its_subnet():
+    cfg = stack_config("prod")
+    cfg["servingstack:cluster"]["availabilityZoneCount"] = 2
+    set_key(cfg, "servingstack:gpuNodePool.availabilityZone", "us-east-1d")
+    result = synth_config(cfg)
+    zones = sorted(r.inputs["availabilityZone"] for r in result.of_type("aws:ec2/subnet:Subnet") if "private" in r.name)
+    assert zones == ["us-east-1a", "us-east-1d"]
+    (subnet,) = [r for r in result.of_type("aws:ec2/subnet:Subnet") if r.name.endswith("private-us-east-1d")]
+    assert gpu_group(result)["subnetIds"] == [f"{subnet.name}-id"]

@@ -196,6 +196,15 @@ CASES = [
                     "serving.nodePool": "l4", "serving.model": "meta-llama/Llama-3.1-8B-Instruct",
                     "serving.tensorParallelSize": 1, "serving.gpuMemoryUtilization": 0.9}),
          "servingstack:extraGpuNodePools.1.desiredSize", ("0", "2 replicas", ">= 2")),
+    # ---- pods must fit their node
+    Case("cpu-per-gpu-exceeds-node", "dev-small", put("serving.cpuPerGpu", 8), "servingstack:serving.cpuPerGpu",
+         ("8", "g6.xlarge", "cpuPerGpu <= 3")),
+    Case("memory-per-gpu-exceeds-node", "dev-small", put("serving.memoryGibPerGpu", 64),
+         "servingstack:serving.memoryGibPerGpu", ("64", "g6.xlarge", "memoryGibPerGpu <=")),
+    Case("model-cache-exceeds-disk-without-nvme", "prod", put("gpuNodePool.localNvmeRaid0", False),
+         "servingstack:gpuNodePool.diskSizeGib", ("200", ">= 222")),
+    Case("new-cluster-private-only-endpoint", "prod", put("cluster.publicAccessCidrs", []),
+         "servingstack:cluster.publicAccessCidrs", ("private-only", "CIDRs")),
     # ---- secrets
     Case("secret-set-in-plaintext", "dev", raw(NS + "ngcApiKey", "nvapi-plain"), "servingstack:ngcApiKey",
          ("plaintext", "pulumi config set --secret servingstack:ngcApiKey"), absent=("nvapi-plain",)),

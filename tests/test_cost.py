@@ -302,3 +302,14 @@ def test_cli_cost_refused_config_is_one_line_exit_2(tmp_path, capsys):
     assert "\n" not in err
     assert err.startswith("error: servingstack:serving.model: 'meta-llama/Llama-3.1-405B-Instruct' — ")
     assert "meta-llama/Llama-3.1-405B-Instruct-FP8" in err
+
+
+def test_extra_pools_priced_beside_the_serving_pool():
+    from conftest import synth_config
+
+    cfg = stack_config("prod")
+    cfg["servingstack:extraGpuNodePools"] = [{"name": "l4", "instanceType": "g6.48xlarge", "minSize": 0,
+                                              "maxSize": 2, "desiredSize": 2}]
+    outputs = synth_config(cfg).outputs
+    assert outputs["monthlyCostUsd"] == round(2 * 27.44705 * 730, 2)  # the serving pool alone, as before
+    assert outputs["monthlyCostBreakdown"]["extraGpuPoolsUsd"] == round(2 * 13.3504 * 730, 2)

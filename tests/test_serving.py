@@ -291,3 +291,31 @@ def test_switching_stack_changes_only_serving_resources(other):
                  "aws:s3/bucket:Bucket", "aws:ec2/launchTemplate:LaunchTemplate"):
         assert [k for k in before if k[0] == must] and all(before[k] == after[k] for k in before if k[0] == must)
     assert switched.outputs["servingStack"] == other
+
+
+# ---- what waits for what (recorded dependencies, as the engine would order them) --------------------
+
+def _urns(result, type_):
+    return {r.urn for r in result.of_type(type_)}
+
+
+def test_serving_objects_wait_for_namespace_plugin_and_pool(stack):
+    result = synth(stack)
+    namespace = result.one("kubernetes:core/v1:Namespace").urn
+    plugin = _urns(result, "kubernetes:helm.sh/v3:Release")
+    pool = {r.urn for r in result.of_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("pool-")}
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Service",
+                 "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        for r in result.of_type(kind):
+            assert namespace in r.dependencies, (kind, r.name)
+            assert pool <= set(r.dependencies), (kind, r.name)
+            assert plugin <= set(r.dependencies), (kind, r.name)
+    for r in result.of_type("kubernetes:core/v1:Secret"):
+        assert namespace in r.dependencies, r.name
+
+
+def test_triton_waits_for_its_model_repository():
+    result = synth("staging")
+    objects = _urns(result, "aws:s3/bucketObjectv2:BucketObjectv2")
+    assert len(objects) == 2
+    assert objects <= set(result.one("kubernetes:apps/v1:Deployment").dependencies)

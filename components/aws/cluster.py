@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
+from ..base import Component
 from .kubeconfig import eks_kubeconfig, oidc_provider_arn
 from .network import ClusterNetwork
 from .nodepool_spec import ec2_assume_role_policy, node_role_policy_arns
@@ -71,7 +72,7 @@ class EksClusterArgs(TypedDict):
     """Tags for every AWS resource. Default {}."""
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(Component):
     """An EKS cluster ready for GPU node pools, or an adopted one (`create: false`)."""
 
     cluster_name: pulumi.Output[str]
@@ -94,7 +95,7 @@ class EksCluster(pulumi.ComponentResource):
     """Resolves once the cluster can run pods (add-ons and system nodes are up)."""
 
     def __init__(self, name: str, args: EksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:EksCluster", name, None, opts)
+        super().__init__("servingstack:index:EksCluster", name, opts)
         self._args = args
         if args.get("create", True):
             self._create(name, args)
@@ -109,7 +110,7 @@ class EksCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=self.cluster_name,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self._ready_resources),
+            opts=self.child_opts(depends_on=self._ready_resources),
         )
         self.register_outputs({
             "cluster_name": self.cluster_name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
@@ -121,7 +122,7 @@ class EksCluster(pulumi.ComponentResource):
     # ---- create -------------------------------------------------------------------------------
 
     def _create(self, name: str, args: EksClusterArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child_opts()
         tags = dict(args.get("tags") or {})
         cluster_name = args["cluster_name"]
         zones = pick_zones(aws.get_availability_zones(state="available", exclude_zone_ids=EKS_UNSUPPORTED_ZONE_IDS).names,
@@ -163,7 +164,7 @@ class EksCluster(pulumi.ComponentResource):
             # We install vpc-cni, kube-proxy and coredns as managed add-ons, in order, below.
             bootstrap_self_managed_addons=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach]),
+            opts=self.child_opts(depends_on=[attach]),
         )
         admins = self._access_entries(name, cluster.name, list(args.get("admin_principal_arns") or []), tags)
 
@@ -172,7 +173,7 @@ class EksCluster(pulumi.ComponentResource):
                 f"{name}-{addon_name}", cluster_name=cluster.name, addon_name=addon_name,
                 configuration_values=json.dumps(config) if config else None,
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+                opts=self.child_opts(depends_on=depends_on),
             )
 
         # vpc-cni first: nodes never become Ready without it. Network policy enforcement makes the
@@ -215,7 +216,7 @@ class EksCluster(pulumi.ComponentResource):
                 id=system_lt.id, version=system_lt.latest_version.apply(str)),
             labels={"servingstack.io/pool": "system"},
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[vpc_cni, kube_proxy, *attachments]),
+            opts=self.child_opts(depends_on=[vpc_cni, kube_proxy, *attachments]),
         )
         # coredns only once nodes exist: on a cluster with no schedulable node the add-on stays
         # DEGRADED and its creation times out.
@@ -232,6 +233,7 @@ class EksCluster(pulumi.ComponentResource):
         self.subnet_ids = network.private_subnet_ids
         self.subnet_zones = pulumi.Output.from_input(list(zones))
         self._ready_resources = [vpc_cni, kube_proxy, pod_identity, coredns, system, *admins]
+        self.node_prerequisites = [vpc_cni]
         self.ready = pulumi.Output.all(coredns.arn, system.arn, *[a.id for a in admins]).apply(lambda _: "ready")
 
     def _access_entries(self, name: str, cluster_name: pulumi.Output[str], admins: list[str],
@@ -244,12 +246,12 @@ class EksCluster(pulumi.ComponentResource):
         for principal in dict.fromkeys(admins):
             entry_name = f"admin-{hashlib.sha256(principal.encode()).hexdigest()[:8]}"
             entry = aws.eks.AccessEntry(f"{name}-{entry_name}", cluster_name=cluster_name, principal_arn=principal,
-                                        type="STANDARD", tags=tags, opts=pulumi.ResourceOptions(parent=self))
+                                        type="STANDARD", tags=tags, opts=self.child_opts())
             out.append(aws.eks.AccessPolicyAssociation(
                 f"{name}-{entry_name}", cluster_name=cluster_name, principal_arn=principal,
                 policy_arn=CLUSTER_ADMIN_POLICY,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+                opts=self.child_opts(depends_on=[entry]),
             ))
         return out
 
@@ -269,4 +271,5 @@ class EksCluster(pulumi.ComponentResource):
         self.subnet_ids = pulumi.Output.from_input(subnets)
         self.subnet_zones = pulumi.Output.from_input([])
         self._ready_resources = []
+        self.node_prerequisites = []
         self.ready = pulumi.Output.from_input("ready")

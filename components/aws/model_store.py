@@ -7,6 +7,7 @@ import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
+from ..base import Component
 from .iam_spec import irsa_trust_policy, model_read_policy, pod_identity_trust_policy, tls_only_bucket_policy
 
 
@@ -27,7 +28,7 @@ class ModelStoreArgs(TypedDict):
     """Tags for bucket and key. Default {}."""
 
 
-class ModelStore(pulumi.ComponentResource):
+class ModelStore(Component):
     """SSE-KMS (bucket key) encrypted, versioned, fully public-access-blocked, owner-enforced,
     TLS-only bucket with a noncurrent-version lifecycle rule; or an adopted bucket."""
 
@@ -39,7 +40,7 @@ class ModelStore(pulumi.ComponentResource):
     """ARN of the KMS key objects are encrypted with ("" when unknown for an adopted bucket)."""
 
     def __init__(self, name: str, args: ModelStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ModelStore", name, None, opts)
+        super().__init__("servingstack:index:ModelStore", name, opts)
         tags = dict(args.get("tags") or {})
         if not args.get("create", True):
             existing = aws.s3.get_bucket(bucket=args["bucket_name"])
@@ -49,8 +50,8 @@ class ModelStore(pulumi.ComponentResource):
             self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn,
                                    "kms_key_arn": self.kms_key_arn})
             return
-        child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=bool(args.get("protect")),
+        child = self.child_opts()
+        keep = self.child_opts(protect=bool(args.get("protect")),
                                       retain_on_delete=bool(args.get("protect")))
         key = aws.kms.Key(f"{name}-key", description="servingstack model store", enable_key_rotation=True,
                           deletion_window_in_days=30, tags=tags, opts=keep)
@@ -72,7 +73,7 @@ class ModelStore(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"))
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=self.child_opts(depends_on=[versioning]),
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-noncurrent-versions", status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
@@ -82,7 +83,7 @@ class ModelStore(pulumi.ComponentResource):
                     days_after_initiation=7))])
         aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id,
                             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]))
+                            opts=self.child_opts(depends_on=[access_block]))
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.kms_key_arn = key.arn
@@ -116,7 +117,7 @@ class ModelReadAccessArgs(TypedDict):
     """Tags for the role. Default {}."""
 
 
-class ModelReadAccess(pulumi.ComponentResource):
+class ModelReadAccess(Component):
     """An IAM role letting one ServiceAccount read the model prefix (and decrypt it), bound by a
     Pod Identity association or an IRSA trust policy. No static keys anywhere."""
 
@@ -128,8 +129,8 @@ class ModelReadAccess(pulumi.ComponentResource):
     """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
 
     def __init__(self, name: str, args: ModelReadAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ModelReadAccess", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("servingstack:index:ModelReadAccess", name, opts)
+        child = self.child_opts()
         ns, sa = args["namespace"], args["service_account"]
         pod_identity = args.get("use_pod_identity", True)
         if pod_identity:

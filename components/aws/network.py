@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
+from ..base import Component
 from .network_spec import subnet_cidrs, subnet_tags
 
 
@@ -22,7 +23,7 @@ class ClusterNetworkArgs(TypedDict):
     """Tags for every network resource. Default {}."""
 
 
-class ClusterNetwork(pulumi.ComponentResource):
+class ClusterNetwork(Component):
     """A VPC, one private and one public subnet per zone, an internet gateway and NAT gateways."""
 
     vpc_id: pulumi.Output[str]
@@ -33,8 +34,8 @@ class ClusterNetwork(pulumi.ComponentResource):
     """Public subnets (NAT gateways, internet-facing load balancers), in zone order."""
 
     def __init__(self, name: str, args: ClusterNetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ClusterNetwork", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("servingstack:index:ClusterNetwork", name, opts)
+        child = self.child_opts()
         tags = dict(args.get("tags") or {})
         zones = list(args["availability_zones"])
         private_cidrs, public_cidrs = subnet_cidrs(args.get("vpc_cidr", "10.0.0.0/16"), len(zones))
@@ -61,7 +62,7 @@ class ClusterNetwork(pulumi.ComponentResource):
             if i == 0 or not args.get("single_nat_gateway", False):
                 eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=tags, opts=child)
                 nats.append(aws.ec2.NatGateway(f"{name}-nat-{zone}", allocation_id=eip.id, subnet_id=pub.id,
-                                               tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
+                                               tags=tags, opts=self.child_opts(depends_on=[igw])))
             priv = aws.ec2.Subnet(
                 f"{name}-private-{zone}", vpc_id=vpc.id, cidr_block=private_cidrs[i], availability_zone=zone,
                 opts=child,

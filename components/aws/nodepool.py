@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
+from ..base import Component
 from .. import catalog
 from .nodepool_spec import (
     data_volume_device,
@@ -56,7 +57,7 @@ class GpuNodePoolArgs(TypedDict):
     """Tags for the node group, launch template, instances and volumes. Default {}."""
 
 
-class GpuNodePool(pulumi.ComponentResource):
+class GpuNodePool(Component):
     """A managed node group of GPU instances: IMDSv2-only launch template, encrypted gp3 disk,
     NVMe RAID0, the `nvidia.com/gpu=present:NoSchedule` taint and GPU labels."""
 
@@ -82,8 +83,8 @@ class GpuNodePool(pulumi.ComponentResource):
     """True on Bottlerocket NVIDIA, whose AMI runs the device plugin itself."""
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:GpuNodePool", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("servingstack:index:GpuNodePool", name, opts)
+        child = self.child_opts()
         pool = args.get("pool_name", "gpu")
         instance = catalog.INSTANCE_TYPES[args.get("instance_type", "p4de.24xlarge")]
         ami_type = args.get("ami_type", "AL2023_x86_64_NVIDIA")
@@ -149,7 +150,7 @@ class GpuNodePool(pulumi.ComponentResource):
             taints=[aws.eks.NodeGroupTaintArgs(**t) for t in taints],
             tags={**tags, "servingstack.io/pool": pool},
             # desiredSize stays under this program's control: no cluster autoscaler is installed.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+            opts=self.child_opts(depends_on=attachments),
         )
 
         self.node_group_name = group.node_group_name

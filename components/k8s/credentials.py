@@ -7,19 +7,17 @@ from typing import Optional, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
+from ..base import Component
 
 NGC_REGISTRY = "nvcr.io"
 NGC_USERNAME = "$oauthtoken"
+SECRET_OUTPUTS = ["data", "stringData"]
 
 
 def ngc_docker_config(api_key: str) -> str:
     """The .dockerconfigjson for nvcr.io: user literally `$oauthtoken`, password the API key."""
     auth = base64.b64encode(f"{NGC_USERNAME}:{api_key}".encode()).decode()
     return json.dumps({"auths": {NGC_REGISTRY: {"username": NGC_USERNAME, "password": api_key, "auth": auth}}})
-
-
-def _secret_opts(parent: pulumi.Resource) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["data", "stringData"])
 
 
 class NgcCredentialsArgs(TypedDict):
@@ -33,7 +31,7 @@ class NgcCredentialsArgs(TypedDict):
     """Name of the Opaque secret holding NGC_API_KEY. Default "ngc-api"."""
 
 
-class NgcCredentials(pulumi.ComponentResource):
+class NgcCredentials(Component):
     """An nvcr.io image pull secret and an NGC_API_KEY secret, both secret in Pulumi state."""
 
     pull_secret_name: pulumi.Output[str]
@@ -42,17 +40,17 @@ class NgcCredentials(pulumi.ComponentResource):
     """Name of the Opaque secret with key NGC_API_KEY."""
 
     def __init__(self, name: str, args: NgcCredentialsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NgcCredentials", name, None, opts)
+        super().__init__("servingstack:index:NgcCredentials", name, opts)
         key = pulumi.Output.secret(args["api_key"])
         pull_name = args.get("pull_secret_name", "ngc-secret")
         api_name = args.get("api_secret_name", "ngc-api")
         pull = k8s.core.v1.Secret(
             f"{name}-pull", metadata=k8s.meta.v1.ObjectMetaArgs(name=pull_name, namespace=args["namespace"]),
             type="kubernetes.io/dockerconfigjson", string_data={".dockerconfigjson": key.apply(ngc_docker_config)},
-            opts=_secret_opts(self))
+            opts=self.child_opts(additional_secret_outputs=SECRET_OUTPUTS))
         api = k8s.core.v1.Secret(
             f"{name}-api", metadata=k8s.meta.v1.ObjectMetaArgs(name=api_name, namespace=args["namespace"]),
-            type="Opaque", string_data={"NGC_API_KEY": key}, opts=_secret_opts(self))
+            type="Opaque", string_data={"NGC_API_KEY": key}, opts=self.child_opts(additional_secret_outputs=SECRET_OUTPUTS))
         # The names are known up front; deriving them from the secrets' ids orders consumers after creation.
         self.pull_secret_name = pull.id.apply(lambda _: pull_name)
         self.api_secret_name = api.id.apply(lambda _: api_name)
@@ -68,17 +66,17 @@ class HuggingFaceTokenArgs(TypedDict):
     """Name of the Opaque secret with key HF_TOKEN. Default "hf-token"."""
 
 
-class HuggingFaceToken(pulumi.ComponentResource):
+class HuggingFaceToken(Component):
     """An Opaque secret holding HF_TOKEN for gated Hugging Face downloads, secret in Pulumi state."""
 
     secret_name: pulumi.Output[str]
     """Name of the secret (key HF_TOKEN)."""
 
     def __init__(self, name: str, args: HuggingFaceTokenArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:HuggingFaceToken", name, None, opts)
+        super().__init__("servingstack:index:HuggingFaceToken", name, opts)
         secret = k8s.core.v1.Secret(
             f"{name}-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.get("secret_name", "hf-token"), namespace=args["namespace"]),
-            type="Opaque", string_data={"HF_TOKEN": pulumi.Output.secret(args["token"])}, opts=_secret_opts(self))
+            type="Opaque", string_data={"HF_TOKEN": pulumi.Output.secret(args["token"])}, opts=self.child_opts(additional_secret_outputs=SECRET_OUTPUTS))
         self.secret_name = secret.id.apply(lambda _, n=args.get("secret_name", "hf-token"): n)
         self.register_outputs({"secret_name": self.secret_name})

@@ -8,6 +8,7 @@ from typing_extensions import NotRequired
 from .. import catalog
 from .device_plugin_spec import dcgm_exporter_values, device_plugin_values
 from .helm import HelmChart, helm_release
+from ..base import Component
 
 NAMESPACE = "nvidia-device-plugin"
 
@@ -33,7 +34,7 @@ class NvidiaDevicePluginArgs(TypedDict):
     """GPU pools the DCGM exporter runs on (Bottlerocket pools too). Default `pool_names`."""
 
 
-class NvidiaDevicePlugin(pulumi.ComponentResource):
+class NvidiaDevicePlugin(Component):
     """The official nvidia-device-plugin Helm chart, pinned, scheduled onto the GPU pools."""
 
     installed: pulumi.Output[bool]
@@ -44,9 +45,9 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
     """Installed chart version."""
 
     def __init__(self, name: str, args: NvidiaDevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NvidiaDevicePlugin", name, None, opts)
+        super().__init__("servingstack:index:NvidiaDevicePlugin", name, opts)
         version = args.get("chart_version", catalog.DEVICE_PLUGIN_CHART_VERSION)
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child_opts()
         skip = args.get("skip_reason")
         if skip or not args["pool_names"]:
             self.installed = pulumi.Output.from_input(False)

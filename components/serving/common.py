@@ -10,6 +10,7 @@ from typing_extensions import NotRequired
 from .. import catalog, sizing
 from ..aws.nodepool_spec import GPU_PRESENT_LABEL, POOL_LABEL
 from ..k8s import podspec
+from ..base import Component
 
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
 
@@ -111,7 +112,7 @@ def hf_token_mount(secret_name: str) -> tuple[dict, dict, dict]:
     )
 
 
-class ServingComponent(pulumi.ComponentResource):
+class ServingComponent(Component):
     """Base of VllmServer, TritonServer and NimServer: registers the shared Kubernetes objects."""
 
     deployment_name: pulumi.Output[str]
@@ -128,7 +129,7 @@ class ServingComponent(pulumi.ComponentResource):
                   depends_on: Optional[list[pulumi.Resource]] = None) -> None:
         """Build the workload from the pool's labels and tolerations (and any `extra_inputs`, all
         Outputs, passed to `build` in order) and register the shared objects."""
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child_opts()
         workload = pulumi.Output.all(args["node_labels"], args["tolerations"], *extra_inputs).apply(
             lambda a: build(*a))
         service_name = args.get("service_name", "llm")
@@ -144,7 +145,7 @@ class ServingComponent(pulumi.ComponentResource):
         dep = manifest(podspec.deployment)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep.apply(lambda m: m["metadata"]), spec=dep.apply(lambda m: m["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, *(depends_on or [])],
+            opts=self.child_opts(depends_on=[service_account, *(depends_on or [])],
                                         custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")))
         svc = manifest(podspec.service, service_name)
         k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(lambda m: m["metadata"]),

@@ -73,7 +73,7 @@ class NimServer(ServingComponent):
     /v1/health/{live,ready}, metrics on /v1/metrics; optimized engine chosen per GPU by NIM."""
 
     def __init__(self, name: str, args: NimServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NimServer", name, None, opts)
+        super().__init__("servingstack:index:NimServer", name, opts)
         secrets = (pulumi.Output.from_input(args["pull_secret_name"]), pulumi.Output.from_input(args["api_secret_name"]))
         self._register(name, args,
                        lambda labels, tols, pull, api: nim_workload(name, args, pull, api, labels, tols),

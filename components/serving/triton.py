@@ -92,14 +92,14 @@ class TritonServer(ServingComponent):
     """s3:// URI of the model repository."""
 
     def __init__(self, name: str, args: TritonServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:TritonServer", name, None, opts)
+        super().__init__("servingstack:index:TritonServer", name, opts)
         prefix = args.get("repository_prefix", "models/triton/")
         objects = [
             aws.s3.BucketObjectv2(
                 f"{name}-{key.replace('/', '-').replace('.', '-')}", bucket=args["bucket_name"],
                 key=f"{prefix.rstrip('/')}/{key}", content=content,
                 content_type="application/json" if key.endswith(".json") else "text/plain",
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=self.child_opts())
             for key, content in repository_files(args).items()
         ]
         bucket = pulumi.Output.from_input(args["bucket_name"])

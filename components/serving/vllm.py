@@ -111,7 +111,7 @@ class VllmServer(ServingComponent):
     health on /health and Prometheus metrics on /metrics."""
 
     def __init__(self, name: str, args: VllmServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:VllmServer", name, None, opts)
+        super().__init__("servingstack:index:VllmServer", name, opts)
         uri = pulumi.Output.from_input(args.get("model_uri") or "")
         self._register(name, args,
                        lambda labels, tols, u: vllm_workload(name, {**args, "model_uri": u} if u else args, labels, tols),
