@@ -555,7 +555,7 @@ POLICIES: list[Policy] = [
     resource_policy("eks-public-endpoint-restricted",
                     "The EKS API endpoint is private or limited to listed CIDRs (never 0.0.0.0/0).",
                     EKS_CLUSTER_TYPES, _eks_public_endpoint,
-                    remediation="Set cluster.publicAccessCidrs to VPN/CI ranges, or leave it empty (private)."),
+                    remediation="Set cluster.publicAccessCidrs to your VPN/CI egress ranges."),
     resource_policy("k8s-gpu-tensor-parallel",
                     "GPU containers request = limit = the tensor-parallel size.", WORKLOAD_TYPES,
                     _gpu_tensor_parallel,

@@ -103,12 +103,15 @@ def node_selector(labels: dict[str, str]) -> dict[str, str]:
     return {GPU_PRESENT_LABEL: labels[GPU_PRESENT_LABEL], POOL_LABEL: labels[POOL_LABEL]}
 
 
-def hf_token_mount(secret_name: str) -> tuple[dict, dict, dict]:
-    """The HF token as a file (not an env var): volume, mount, and HF_TOKEN_PATH for huggingface_hub."""
+def hf_token_mount(secret_name: Optional[str]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The HF token as a file (not an env var): (volumes, mounts, env) adding the secret volume, its
+    mount and HF_TOKEN_PATH for huggingface_hub; all empty without a secret."""
+    if not secret_name:
+        return [], [], []
     return (
-        {"name": "hf-token", "secret": {"secretName": secret_name, "defaultMode": 0o440}},
-        {"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True},
-        {"name": "HF_TOKEN_PATH", "value": f"{HF_TOKEN_DIR}/HF_TOKEN"},
+        [{"name": "hf-token", "secret": {"secretName": secret_name, "defaultMode": 0o440}}],
+        [{"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True}],
+        [{"name": "HF_TOKEN_PATH", "value": f"{HF_TOKEN_DIR}/HF_TOKEN"}],
     )
 
 

@@ -61,10 +61,8 @@ def triton_workload(name: str, args: TritonServerArgs, bucket: str, labels: dict
         {"name": "HOME", "value": "/cache"},
         {"name": "HF_HOME", "value": "/cache/huggingface"},
     ]
-    volumes, mounts = [], []
-    if args.get("hf_token_secret"):
-        vol, mount, var = hf_token_mount(args["hf_token_secret"])
-        volumes, mounts, env = [vol], [mount], env + [var]
+    volumes, mounts, token_env = hf_token_mount(args.get("hf_token_secret"))
+    env += token_env
     return podspec.ServingWorkload(
         name=f"triton-{d['model_slug']}", namespace=args["namespace"], stack="triton", model_slug=d["model_slug"],
         image=image, container_name="triton",

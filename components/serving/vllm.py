@@ -77,10 +77,8 @@ def vllm_workload(name: str, args: VllmServerArgs, labels: dict[str, str], toler
         {"name": "VLLM_CACHE_ROOT", "value": "/cache/vllm"},
         {"name": "XDG_CACHE_HOME", "value": "/cache"},
     ]
-    volumes, mounts = [], []
-    if args.get("hf_token_secret"):
-        vol, mount, var = hf_token_mount(args["hf_token_secret"])
-        volumes, mounts, env = [vol], [mount], env + [var]
+    volumes, mounts, token_env = hf_token_mount(args.get("hf_token_secret"))
+    env += token_env
     if args.get("model_uri"):
         env += [{"name": "AWS_REGION", "value": args.get("region", "us-east-1")},
                 {"name": "RUNAI_STREAMER_CONCURRENCY", "value": "16"}]
