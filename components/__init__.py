@@ -25,6 +25,7 @@ _EXPORTS = {
     "NimServer": "components.serving.nim", "NimServerArgs": "components.serving.nim",
     "ServingArgs": "components.serving.common",
     "ServingPlatform": "components.platform", "ServingPlatformArgs": "components.platform",
+    "MODELS": "components.catalog", "INSTANCE_TYPES": "components.catalog",
     "StackConfig": "components.config", "ConfigError": "components.config",
     "load_stack_config": "components.config", "parse_stack_config": "components.config",
 }

@@ -96,7 +96,8 @@ class ClusterConfig(_Model):
     public_access_cidrs: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private-only."""
     admin_principal_arns: list[str] = Field(default_factory=list)
-    """IAM role/user ARNs granted cluster-admin access entries (the deploying principal always is)."""
+    """IAM role/user ARNs granted cluster-admin access entries: the CI or admin roles that deploy later.
+    The principal that creates the cluster gets it from EKS itself and must not be listed."""
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
         default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     )
@@ -132,13 +133,14 @@ class ClusterConfig(_Model):
     @classmethod
     def _arns(cls, v: list[str]) -> list[str]:
         for arn in v:
-            if not re.match(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$", arn):
-                raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
+                raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name; "
+                                 "for an assumed-role session, name its role)")
         return v
 
 
 CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCidrs", "logTypes",
-                            "systemNodePool", "version", "singleNatGateway")
+                            "systemNodePool", "version", "singleNatGateway", "adminPrincipalArns")
 
 
 class GpuNodePoolConfig(_Model):

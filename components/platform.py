@@ -37,8 +37,8 @@ class ServingPlatformArgs(TypedDict):
     ngc_api_key: NotRequired[pulumi.Input[str]]
     """NGC API key (pass a secret); required when `serving.stack` is nim. Default unset."""
     hf_token: NotRequired[pulumi.Input[str]]
-    """Hugging Face token (pass a secret); required for vLLM and Triton when the weights come from
-    Hugging Face (`serving.weightsSource: huggingface`). Default unset."""
+    """Hugging Face token (pass a secret); required for vLLM and Triton when a gated model (Llama,
+    Mistral) comes from Hugging Face (`serving.weightsSource: huggingface`). Default unset."""
 
 
 def config_from_args(args: ServingPlatformArgs) -> tuple[StackConfig, dict[str, pulumi.Output[str]], list[str]]:
@@ -178,7 +178,9 @@ class ServingPlatform(Component):
             "allow_bucket_listing": s.stack == "triton", "tags": tags,
         }, opts=child)
 
-        serving_deps: list[pulumi.Resource] = [namespace, plugin, pool]
+        # Pods get Pod Identity/IRSA credentials only if their role exists when they are admitted, and
+        # Triton's repository must land in the bucket after its SSE-KMS configuration.
+        serving_deps: list[pulumi.Resource] = [namespace, plugin, pool, access, store]
         cpu_per_gpu, memory_gib_per_gpu = config_module.pod_resources(cfg)
         common = {
             "namespace": s.namespace, "model": s.model, "node_labels": pool.labels, "tolerations": pool.tolerations,
@@ -287,9 +289,9 @@ def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]
     import pulumi_aws as aws
 
     def pick(a: list) -> Any:
-        ids, zones = a
-        if zones:
-            return _nonempty([i for i, z in zip(ids, zones) if z == zone])
+        ids, by_zone = a
+        if by_zone:
+            return _nonempty([by_zone[zone]] if zone in by_zone else [])
         return aws.ec2.get_subnets_output(filters=[
             aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=ids),
             aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone])]).ids.apply(_nonempty)
@@ -301,4 +303,4 @@ def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]
                                   "a subnet in that zone in cluster.subnetIds)")
         return found
 
-    return pulumi.Output.all(cluster.subnet_ids, cluster.subnet_zones).apply(pick)
+    return pulumi.Output.all(cluster.subnet_ids, cluster.zone_subnet_ids).apply(pick)

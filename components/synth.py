@@ -37,6 +37,8 @@ class RecordedResource:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     """URNs this registration waits for (explicit depends_on and the resources its inputs come from)."""
+    timeouts: dict[str, str] = field(default_factory=dict)
+    """Custom create/update/delete timeouts, e.g. {"create": "62m"}."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -191,6 +193,9 @@ def _monitor_class():
             if recorder._local.record is not None:
                 recorder._local.record.urn = response.urn
                 recorder._local.record.dependencies = sorted(request.dependencies)
+                t = request.customTimeouts
+                recorder._local.record.timeouts = {k: v for k, v in (("create", t.create), ("update", t.update),
+                                                                     ("delete", t.delete)) if v}
             return response
 
     return RecordingMonitor

@@ -230,14 +230,15 @@ def test_adopt_is_one_line_flip(capfd):
     assert "publicAccessCidrs" in capfd.readouterr().err  # ignored, with a notice
 
 
-@pytest.mark.parametrize("cidr,zones", [("10.0.0.0/16", 2), ("10.0.0.0/16", 3), ("10.20.0.0/16", 6),
-                                        ("172.16.0.0/12", 4)])
-def test_subnet_cidrs_are_disjoint_inside_vpc(cidr, zones):
+@pytest.mark.parametrize("cidr,count", [("10.0.0.0/16", 2), ("10.0.0.0/16", 3), ("10.20.0.0/16", 6),
+                                        ("172.16.0.0/12", 8)])
+def test_subnet_cidrs_are_disjoint_inside_vpc(cidr, count):
     import ipaddress
 
+    zones = [f"us-east-1{letter}" for letter in "abcdefgh"[:count]]
     private, public = subnet_cidrs(cidr, zones)
     nets = [ipaddress.ip_network(c) for c in private + public]
-    assert len(private) == len(public) == zones
+    assert len(private) == len(public) == count
     vpc = ipaddress.ip_network(cidr)
     assert all(n.subnet_of(vpc) for n in nets)
     assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
@@ -251,14 +252,34 @@ def test_pure_helpers():
     assert node_user_data("BOTTLEROCKET_x86_64_NVIDIA", INSTANCE_TYPES["p4d.24xlarge"], True) is None
 
 
+def test_pinning_a_zone_never_renumbers_existing_subnets():
+    def private_cidrs(result):
+        return {r.inputs["availabilityZone"]: r.inputs["cidrBlock"] for r in result.of_type("aws:ec2/subnet:Subnet")
+                if "private" in r.name}
+
+    def unchanged_by_pinning(result):
+        """What replacing would cost: the control plane's and the system pool's subnets."""
+        return (result.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]["subnetIds"],
+                result.one(NG, "cluster-system").inputs["subnetIds"])
+
+    base = synth("prod")
+    before = private_cidrs(base)
+    for zone in ("us-east-1c", "us-east-1d"):
+        cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.availabilityZone", zone)
+        pinned = synth_config(cfg, name="prod")
+        after = private_cidrs(pinned)
+        assert {z: c for z, c in after.items() if z in before} == before
+        assert unchanged_by_pinning(pinned) == unchanged_by_pinning(base)
+
+
 def test_pick_zones_keeps_required_zones():
     from components.aws.cluster import pick_zones
 
     available = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
     assert pick_zones(available, 3, []) == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert pick_zones(available, 2, ["us-east-1d"]) == ["us-east-1d", "us-east-1a"]
-    assert pick_zones(available, 2, ["us-east-1c", "us-east-1d", "us-east-1a"]) == ["us-east-1c", "us-east-1d",
-                                                                                   "us-east-1a"]
+    # A pinned zone is added, never put first: the zones an existing VPC uses stay as they are.
+    assert pick_zones(available, 2, ["us-east-1d"]) == ["us-east-1a", "us-east-1b", "us-east-1d"]
+    assert pick_zones(available, 3, ["us-east-1c"]) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     with pytest.raises(Exception, match="us-east-1f is not available"):
         pick_zones(available, 2, ["us-east-1f"])
 
@@ -269,6 +290,6 @@ def test_single_az_pool_outside_default_zones_gets_its_subnet():
     set_key(cfg, "servingstack:gpuNodePool.availabilityZone", "us-east-1d")
     result = synth_config(cfg)
     zones = sorted(r.inputs["availabilityZone"] for r in result.of_type("aws:ec2/subnet:Subnet") if "private" in r.name)
-    assert zones == ["us-east-1a", "us-east-1d"]
+    assert zones == ["us-east-1a", "us-east-1b", "us-east-1d"]
     (subnet,) = [r for r in result.of_type("aws:ec2/subnet:Subnet") if r.name.endswith("private-us-east-1d")]
     assert gpu_group(result)["subnetIds"] == [f"{subnet.name}-id"]

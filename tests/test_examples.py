@@ -20,8 +20,9 @@ def load_example():
     return module
 
 
-def synth_example(extra_config=None, secret_keys=()):
-    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2", **(extra_config or {})}
+def synth_example(extra_config=None, secret_keys=("servingstack:hfToken",)):
+    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2",
+              "servingstack:hfToken": "hf_example_token", **(extra_config or {})}
     return run_program(load_example().main, config, list(secret_keys), "example", "us-west-2")
 
 
@@ -58,6 +59,17 @@ def test_example_adds_pool_device_plugin_and_vllm(result):
         "nodeGroup": "gpu-pool-ng",
         "devicePlugin": "nvidia-device-plugin 0.17.4 on pools l40s",
     }
+
+
+def test_example_requires_the_hf_token_for_gated_models():
+    import pulumi
+
+    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2"}
+    with pytest.raises(pulumi.ConfigMissingError, match="hfToken"):
+        run_program(load_example().main, config, [], "example", "us-west-2")
+    ungated = run_program(load_example().main, {**config, "servingstack:model": "Qwen/Qwen2.5-72B-Instruct"}, [],
+                          "example", "us-west-2")
+    assert not [m for m in ungated.manifests() if m["kind"] == "Secret"]
 
 
 def test_example_mounts_the_hf_token_when_set():

@@ -29,6 +29,7 @@ PUBLIC_NAMES = {
     "NvidiaDevicePluginArgs", "NgcCredentials", "NgcCredentialsArgs", "HuggingFaceToken", "HuggingFaceTokenArgs",
     "VllmServer", "VllmServerArgs", "TritonServer", "TritonServerArgs", "NimServer", "NimServerArgs", "ServingArgs",
     "ServingPlatform", "ServingPlatformArgs", "StackConfig", "ConfigError", "load_stack_config", "parse_stack_config",
+    "MODELS", "INSTANCE_TYPES",
 }
 
 
@@ -367,7 +368,8 @@ def test_yaml_example_uses_the_package_as_the_schema_defines_it(golden):
     assert (path.parent / source / "PulumiPlugin.yaml").exists()
     used = {r["type"] for r in program["resources"].values() if r["type"].startswith("servingstack:")}
     assert used == {"servingstack:index:EksCluster", "servingstack:index:GpuNodePool",
-                    "servingstack:index:NvidiaDevicePlugin", "servingstack:index:VllmServer"}
+                    "servingstack:index:NvidiaDevicePlugin", "servingstack:index:VllmServer",
+                    "servingstack:index:HuggingFaceToken"}
     assert yaml_program_problems(program, golden) == []
 
 

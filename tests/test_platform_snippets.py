@@ -94,8 +94,8 @@ def test_python_example_fits_the_instance():
     spec = importlib.util.spec_from_file_location("example_existing_cluster_fit", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2"}
-    result = run_program(module.main, config, [], "example", "us-west-2")
+    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2", "servingstack:hfToken": "hf_x"}
+    result = run_program(module.main, config, ["servingstack:hfToken"], "example", "us-west-2")
     assert_recorded_deployment_fits_and_namespace_created(result)
 
 

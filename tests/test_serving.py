@@ -319,3 +319,29 @@ def test_triton_waits_for_its_model_repository():
     objects = _urns(result, "aws:s3/bucketObjectv2:BucketObjectv2")
     assert len(objects) == 2
     assert objects <= set(result.one("kubernetes:apps/v1:Deployment").dependencies)
+
+
+def test_rollout_waits_as_long_as_the_start_up_budget_allows(stack):
+    """pulumi up must not give up on a healthy rollout: replicas x (start-up budget + image pull)."""
+    result = synth(stack)
+    dep = result.one("kubernetes:apps/v1:Deployment")
+    budget = container(result)["startupProbe"]["periodSeconds"] * container(result)["startupProbe"]["failureThreshold"]
+    replicas = max(1, dep.inputs["spec"]["replicas"])
+    minutes = int(dep.timeouts["create"].removesuffix("m"))
+    assert minutes * 60 >= replicas * budget
+    assert dep.timeouts["update"] == dep.timeouts["create"]
+    assert dep.inputs["spec"]["progressDeadlineSeconds"] >= budget
+
+
+def test_serving_waits_for_pod_credentials_and_bucket():
+    for name in ("prod", "staging"):
+        result = synth(name)
+        deps = set(result.one("kubernetes:apps/v1:Deployment").dependencies)
+        role_policy = result.one("aws:iam/rolePolicy:RolePolicy").urn
+        assert role_policy in deps
+        assert result.one("aws:s3/bucketServerSideEncryptionConfiguration:"
+                          "BucketServerSideEncryptionConfiguration").urn in deps
+    staging = synth("staging")
+    sse = staging.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").urn
+    for obj in staging.of_type("aws:s3/bucketObjectv2:BucketObjectv2"):
+        assert sse in obj.dependencies  # the repository is written SSE-KMS

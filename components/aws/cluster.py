@@ -25,12 +25,14 @@ ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "schedule
 
 
 def pick_zones(available: list[str], count: int, required: list[str]) -> list[str]:
-    """`count` zones (at least the required ones), required first. Pure."""
+    """The first `count` available zones, plus any required zone not among them (appended, so a
+    pinned pool never reorders or drops the zones an existing VPC uses). Pure."""
     missing = [z for z in required if z not in available]
     if missing:
         raise pulumi.RunError(f"availability zone {missing[0]} is not available to EKS in this region (available: "
                               f"{', '.join(available)}) — change the node pool's availabilityZone")
-    return list(dict.fromkeys([*required, *available]))[:max(count, len(required))]
+    chosen = available[:count]
+    return chosen + [z for z in dict.fromkeys(required) if z not in chosen]
 
 
 class EksClusterArgs(TypedDict):
@@ -51,7 +53,8 @@ class EksClusterArgs(TypedDict):
     public_access_cidrs: NotRequired[list[str]]
     """CIDRs allowed to the public API endpoint; empty = private endpoint only. Default []. Create only."""
     admin_principal_arns: NotRequired[list[str]]
-    """IAM principals given cluster-admin access entries, besides the deploying principal. Default []."""
+    """IAM role/user ARNs given cluster-admin access entries (later deployers, admins); the creating
+    principal already has it and must not be listed. Default []. Create only."""
     log_types: NotRequired[list[str]]
     """Control-plane log types. Default all five. Create only."""
     system_instance_type: NotRequired[str]
@@ -88,9 +91,9 @@ class EksCluster(Component):
     pod_identity: pulumi.Output[bool]
     """Whether EKS Pod Identity associations work on this cluster."""
     subnet_ids: pulumi.Output[list[str]]
-    """Private subnets for node pools, in availability-zone order."""
-    subnet_zones: pulumi.Output[list[str]]
-    """Availability zone of each entry of subnet_ids (same order); empty when adopted."""
+    """Private subnets of the cluster's own zones, for node pools without a zone of their own."""
+    zone_subnet_ids: pulumi.Output[dict[str, str]]
+    """Private subnet of every zone of the VPC (pinned pools' zones included); empty when adopted."""
     ready: pulumi.Output[str]
     """Resolves once the cluster can run pods (add-ons and system nodes are up)."""
 
@@ -115,7 +118,7 @@ class EksCluster(Component):
         self.register_outputs({
             "cluster_name": self.cluster_name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
             "oidc_issuer_url": self.oidc_issuer_url, "oidc_provider_arn": self.oidc_provider_arn,
-            "pod_identity": self.pod_identity, "subnet_ids": self.subnet_ids, "subnet_zones": self.subnet_zones,
+            "pod_identity": self.pod_identity, "subnet_ids": self.subnet_ids, "zone_subnet_ids": self.zone_subnet_ids,
             "ready": self.ready,
         })
 
@@ -125,13 +128,17 @@ class EksCluster(Component):
         child = self.child_opts()
         tags = dict(args.get("tags") or {})
         cluster_name = args["cluster_name"]
+        count = args.get("availability_zone_count", 3)
         zones = pick_zones(aws.get_availability_zones(state="available", exclude_zone_ids=EKS_UNSUPPORTED_ZONE_IDS).names,
-                           args.get("availability_zone_count", 3), list(args.get("required_zones") or []))
+                           count, list(args.get("required_zones") or []))
         network = ClusterNetwork(f"{name}-net", {
             "cluster_name": cluster_name, "availability_zones": zones,
             "vpc_cidr": args.get("vpc_cidr", "10.0.0.0/16"),
             "single_nat_gateway": args.get("single_nat_gateway", False), "tags": tags,
         }, opts=child)
+        # The control plane and unpinned pools use the first `count` zones only: a zone added for a
+        # pinned pool (a capacity block's) must not change their subnets, which would replace them.
+        base_subnets = network.private_subnet_ids.apply(lambda ids: ids[:count])
 
         role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=json.dumps({
             "Version": "2012-10-17",
@@ -149,7 +156,7 @@ class EksCluster(Component):
             version=args.get("version", "1.33"),
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=network.private_subnet_ids,
+                subnet_ids=base_subnets,
                 endpoint_private_access=True,
                 endpoint_public_access=bool(public_cidrs),
                 public_access_cidrs=public_cidrs or None,
@@ -204,7 +211,7 @@ class EksCluster(Component):
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=node_role.arn,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=base_subnets,
             instance_types=[args.get("system_instance_type", "m6i.large")],
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
@@ -230,8 +237,8 @@ class EksCluster(Component):
             f"{name}-oidc", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
         self.oidc_provider_arn = oidc.arn
         self.pod_identity = pulumi.Output.from_input(True)
-        self.subnet_ids = network.private_subnet_ids
-        self.subnet_zones = pulumi.Output.from_input(list(zones))
+        self.subnet_ids = base_subnets
+        self.zone_subnet_ids = network.private_subnet_ids.apply(lambda ids: dict(zip(zones, ids)))
         self._ready_resources = [vpc_cni, kube_proxy, pod_identity, coredns, system, *admins]
         self.node_prerequisites = [vpc_cni]
         self.ready = pulumi.Output.all(coredns.arn, system.arn, *[a.id for a in admins]).apply(lambda _: "ready")
@@ -269,7 +276,7 @@ class EksCluster(Component):
         self.pod_identity = pulumi.Output.from_input(args.get("pod_identity", True))
         subnets = list(args.get("subnet_ids") or existing.vpc_config.subnet_ids)
         self.subnet_ids = pulumi.Output.from_input(subnets)
-        self.subnet_zones = pulumi.Output.from_input([])
+        self.zone_subnet_ids = pulumi.Output.from_input({})
         self._ready_resources = []
         self.node_prerequisites = []
         self.ready = pulumi.Output.from_input("ready")

@@ -38,7 +38,7 @@ class ClusterNetwork(Component):
         child = self.child_opts()
         tags = dict(args.get("tags") or {})
         zones = list(args["availability_zones"])
-        private_cidrs, public_cidrs = subnet_cidrs(args.get("vpc_cidr", "10.0.0.0/16"), len(zones))
+        private_cidrs, public_cidrs = subnet_cidrs(args.get("vpc_cidr", "10.0.0.0/16"), zones)
         cluster = args["cluster_name"]
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.get("vpc_cidr", "10.0.0.0/16"), enable_dns_hostnames=True,

@@ -18,6 +18,8 @@ from typing import Optional
 from ..sizing import EPHEMERAL_HEADROOM_GIB
 
 SERVING_PORT = 8000
+#: Time to pull a multi-GB serving image onto a fresh node, on top of the start-up budget.
+PULL_SLACK_SECONDS = 900
 PROBE_PERIOD_SECONDS = 10
 COMPONENT = "llm-server"
 TENSOR_PARALLEL_ANNOTATION = "servingstack.io/tensor-parallel-size"
@@ -95,6 +97,12 @@ def resources(w: ServingWorkload) -> dict:
 
 def _cpu(cores: float) -> str:
     return str(int(cores)) if float(cores).is_integer() else f"{int(cores * 1000)}m"
+
+
+def rollout_timeout_minutes(replicas: int, startup_seconds: int) -> int:
+    """How long `pulumi up` waits for a rollout: replicas are replaced one at a time (maxSurge 0),
+    each pulling its image and loading the model within the start-up budget."""
+    return math.ceil(max(1, replicas) * (startup_seconds + PULL_SLACK_SECONDS) / 60)
 
 
 def probes(p: Probes) -> dict:
@@ -181,6 +189,8 @@ def deployment(w: ServingWorkload) -> dict:
                      **({"annotations": annotations} if annotations else {})},
         "spec": {
             "replicas": w.replicas,
+            # Loading a large model is progress too: report a stalled rollout only after the budget.
+            "progressDeadlineSeconds": w.probes.startup_seconds + PULL_SLACK_SECONDS,
             "selector": {"matchLabels": selector_labels(w)},
             # No surge: a GPU node rarely has spare GPUs for an extra replica; replace one at a time.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},

@@ -98,6 +98,14 @@ def _catalog_weights_gib(model_id: str, quantization: Optional[str]) -> float:
     return model.parameters * catalog.BYTES_PER_PARAM[sizing.weight_dtype(model, shape)] / catalog.GIB
 
 
+def warn_if_gated_without_token(args: ServingArgs, token_secret: Optional[str], from_store: bool = False) -> None:
+    """A gated Hugging Face model without a token crash-loops on 401; say so at plan time."""
+    model = catalog.MODELS.get(args["model"])
+    if model is not None and model.gated and not token_secret and not from_store:
+        pulumi.log.warn(f"{args['model']} is gated on Hugging Face but no hf_token_secret is given: the server "
+                        "will fail to download it (create a HuggingFaceToken and pass its secret_name)")
+
+
 def node_selector(labels: dict[str, str]) -> dict[str, str]:
     """Select the pool by its GPU and pool labels (taken from the pool's outputs)."""
     return {GPU_PRESENT_LABEL: labels[GPU_PRESENT_LABEL], POOL_LABEL: labels[POOL_LABEL]}
@@ -146,10 +154,13 @@ class ServingComponent(Component):
             f"{name}-sa", metadata=sa.apply(lambda m: m["metadata"]),
             automount_service_account_token=False, opts=child)
         dep = manifest(podspec.deployment)
+        resolved = defaults(args)
+        minutes = podspec.rollout_timeout_minutes(resolved["replicas"], resolved["startup_seconds"])
+        timeouts = pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep.apply(lambda m: m["metadata"]), spec=dep.apply(lambda m: m["spec"]),
             opts=self.child_opts(depends_on=[service_account, *(depends_on or [])],
-                                        custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")))
+                                        custom_timeouts=timeouts))
         svc = manifest(podspec.service, service_name)
         k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(lambda m: m["metadata"]),
                             spec=svc.apply(lambda m: m["spec"]), opts=child)

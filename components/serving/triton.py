@@ -10,7 +10,7 @@ from typing_extensions import NotRequired
 from .. import catalog
 from ..k8s import podspec
 from . import triton_repo
-from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector
+from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token
 from .vllm import image_waivers
 
 TRITON_UID = 1000  # the image's triton-server user
@@ -91,6 +91,7 @@ class TritonServer(ServingComponent):
 
     def __init__(self, name: str, args: TritonServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:TritonServer", name, opts)
+        warn_if_gated_without_token(args, args.get("hf_token_secret"))
         prefix = args.get("repository_prefix", "models/triton/")
         objects = [
             aws.s3.BucketObjectv2(

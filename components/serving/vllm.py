@@ -8,7 +8,7 @@ from typing_extensions import NotRequired
 
 from .. import catalog
 from ..k8s import podspec
-from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector
+from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token
 
 
 class VllmServerArgs(ServingArgs):
@@ -110,6 +110,7 @@ class VllmServer(ServingComponent):
 
     def __init__(self, name: str, args: VllmServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:VllmServer", name, opts)
+        warn_if_gated_without_token(args, args.get("hf_token_secret"), from_store=bool(args.get("model_uri")))
         uri = pulumi.Output.from_input(args.get("model_uri") or "")
         self._register(name, args,
                        lambda labels, tols, u: vllm_workload(name, {**args, "model_uri": u} if u else args, labels, tols),

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import (
+    MODELS,
     EksCluster,
     GpuNodePool,
     HuggingFaceToken,
@@ -64,7 +65,9 @@ def main() -> dict[str, Any]:
         "memory_gib_per_gpu": config.get_int("memoryGibPerGpu") or MEMORY_GIB_PER_GPU,
     }
     depends_on: list[pulumi.Resource] = [namespace, plugin, pool]
-    hf_token = config.get_secret("hfToken")
+    # Gated models (Llama, Mistral) download only with a token: require it rather than crash-loop.
+    model = MODELS.get(args["model"])
+    hf_token = config.require_secret("hfToken") if model is None or model.gated else config.get_secret("hfToken")
     if hf_token is not None:
         token = HuggingFaceToken("hf-token", {"namespace": NAMESPACE, "token": hf_token},
                                  opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(
