@@ -34,6 +34,8 @@ def fleet_program(n: int) -> Callable[[], dict[str, Any]]:
                 "namespace": ns, "model": MODELS[i % len(MODELS)], "node_labels": pool.labels,
                 "tolerations": pool.tolerations, "replicas": 1, "tensor_parallel_size": 1 if i % 3 == 0 else 4,
                 "max_model_len": 8192,
+                # Each team's HF token Secret is synced by its own tooling (External Secrets, ...).
+                "hf_token_secret": "hf-token",
             }, opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(
                 depends_on=[namespace, plugin, pool])))
             outputs[f"endpoint{i}"] = server.endpoint

@@ -89,7 +89,7 @@ def main() -> dict[str, Any]:
                                    routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)])
     private_subnets = []
     for i, zone in enumerate(zones):
-        public = aws.ec2.Subnet(f"cluster-net-public-{zone}", vpc_id=vpc.id, cidr_block=f"10.0.{128 + 4 * i}.0/22",
+        public = aws.ec2.Subnet(f"cluster-net-public-{zone}", vpc_id=vpc.id, cidr_block=f"10.0.{128 + 2 * i}.0/23",
                                 availability_zone=zone, map_public_ip_on_launch=False,
                                 tags={**tags, f"kubernetes.io/cluster/{CLUSTER}": "shared",
                                       "kubernetes.io/role/elb": "1", "Name": f"cluster-net-public-{zone}"})
@@ -97,7 +97,7 @@ def main() -> dict[str, Any]:
         eip = aws.ec2.Eip(f"cluster-net-nat-{zone}", domain="vpc", tags=tags)
         nat = aws.ec2.NatGateway(f"cluster-net-nat-{zone}", allocation_id=eip.id, subnet_id=public.id, tags=tags,
                                  opts=pulumi.ResourceOptions(depends_on=[igw]))
-        private = aws.ec2.Subnet(f"cluster-net-private-{zone}", vpc_id=vpc.id, cidr_block=f"10.0.{32 * i}.0/19",
+        private = aws.ec2.Subnet(f"cluster-net-private-{zone}", vpc_id=vpc.id, cidr_block=f"10.0.{16 * i}.0/20",
                                  availability_zone=zone,
                                  tags={**tags, f"kubernetes.io/cluster/{CLUSTER}": "shared",
                                        "kubernetes.io/role/internal-elb": "1", "Name": f"cluster-net-private-{zone}"})
@@ -282,7 +282,7 @@ def main() -> dict[str, Any]:
             "checkov.io/skip2": "CKV_K8S_43=pinned to a release tag; set the stack's image to an @sha256 digest to "
                                 "pin by content"}},
         spec={
-            "replicas": 2, "selector": {"matchLabels": SELECTOR},
+            "replicas": 2, "progressDeadlineSeconds": 2740, "selector": {"matchLabels": SELECTOR},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             "template": {
                 "metadata": {"labels": LABELS, "annotations": {"prometheus.io/scrape": "true",
@@ -336,7 +336,7 @@ def main() -> dict[str, Any]:
             },
         },
         opts=pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(
-            depends_on=[sa], custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m"))))
+            depends_on=[sa], custom_timeouts=pulumi.CustomTimeouts(create="92m", update="92m"))))
     k8s.core.v1.Service("serving-service", metadata={"name": "llm", "namespace": NAMESPACE, "labels": LABELS},
                         spec={"type": "ClusterIP", "selector": SELECTOR,
                               "ports": [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]},

@@ -32,6 +32,10 @@ def test_raw_program_registers_the_same_resources_as_the_components(prod_runs):
     assert Counter(r.type for r in raw.resources) == Counter(r.type for r in custom)
     assert sorted((r.type, r.name) for r in raw.resources) == sorted((r.type, r.name) for r in custom)
     assert not [r for r in raw.resources if r.type.startswith("servingstack:")]
+    # Same resources means same inputs too: the ratio compares like with like.
+    raw_inputs = {(r.type, r.name): r.inputs for r in raw.resources}
+    differing = [(r.type, r.name) for r in custom if raw_inputs[(r.type, r.name)] != r.inputs]
+    assert not differing, differing
 
 
 def test_fleet_program_grows_by_one_pool_and_server_per_model():
