@@ -332,8 +332,8 @@ def startup_budget_seconds(weights_gib: float) -> int:
 
 
 def shm_size_gib(tensor_parallel_size: int) -> int:
-    """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB alone, growing
-    4 GiB per extra worker (production-stack uses 20 GiB for TP 8; vLLM docs 2 GiB for TP 1)."""
+    """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB for one GPU, else
+    4 GiB per worker (production-stack uses 20 GiB for TP 8; vLLM's docs 2 GiB for TP 1)."""
     return 2 if tensor_parallel_size == 1 else 4 * tensor_parallel_size
 
 
