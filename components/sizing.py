@@ -159,6 +159,11 @@ def check_fit(model: ModelArchitecture, instance: GpuInstanceType, shape: Servin
     return _fit(model, instance, shape, explain=True)
 
 
+def weights_gib(model: ModelArchitecture, shape: ServingShape) -> float:
+    """GiB the weights occupy at their peak (in the dtype `weight_dtype` gives)."""
+    return model.parameters * BYTES_PER_PARAM[weight_dtype(model, shape)] / GIB
+
+
 def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShape, explain: bool) -> FitReport:
     """check_fit; with explain=False a weights refusal skips the search for a fix (which itself
     calls _fit on other shapes, instance types and checkpoints)."""
@@ -167,18 +172,18 @@ def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShap
     check_context(model, shape)
     tp = shape.tensor_parallel_size
     dtype = weight_dtype(model, shape)
-    weights_gib = model.parameters * BYTES_PER_PARAM[dtype] / GIB
-    per_gpu = weights_gib / tp
+    weights = weights_gib(model, shape)
+    per_gpu = weights / tp
     usable = instance.gpu_memory_gib * shape.gpu_memory_utilization
     if per_gpu + OVERHEAD_RESERVE_GIB > usable:
         detail = (
-            f"{model.hf_id} needs ~{weights_gib:.0f} GiB of {dtype} weights; tensorParallelSize {tp} on "
+            f"{model.hf_id} needs ~{weights:.0f} GiB of {dtype} weights; tensorParallelSize {tp} on "
             f"{instance.name} gives {usable:.1f} GiB usable per GPU, less than {per_gpu:.1f} GiB weights + "
             f"{OVERHEAD_RESERVE_GIB:.0f} GiB overhead per GPU"
         )
         if not explain:
             raise FitError("serving.tensorParallelSize", detail)
-        needed_tp = _smallest_fitting_tp(model, instance, shape, weights_gib)
+        needed_tp = _smallest_fitting_tp(model, instance, shape, weights)
         if needed_tp:
             raise FitError("serving.tensorParallelSize",
                            f"{detail} — use tensorParallelSize {needed_tp} (the smallest that fits)")
@@ -203,7 +208,7 @@ def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShap
         )
     return FitReport(
         weight_dtype=dtype,
-        weights_gib=weights_gib,
+        weights_gib=weights,
         weights_per_gpu_gib=per_gpu,
         usable_per_gpu_gib=usable,
         overhead_per_gpu_gib=OVERHEAD_RESERVE_GIB,

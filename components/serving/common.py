@@ -94,8 +94,7 @@ def _catalog_weights_gib(model_id: str, quantization: Optional[str]) -> float:
     model = catalog.MODELS.get(model_id)
     if model is None:
         return 100.0  # unknown size: plan for a large model
-    shape = sizing.ServingShape(1, 1, 1, 0.9, quantization=quantization)
-    return model.parameters * catalog.BYTES_PER_PARAM[sizing.weight_dtype(model, shape)] / catalog.GIB
+    return sizing.weights_gib(model, sizing.ServingShape(1, 1, 1, 0.9, quantization=quantization))
 
 
 def warn_if_gated_without_token(args: ServingArgs, token_secret: Optional[str], from_store: bool = False) -> None:
