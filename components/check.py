@@ -212,7 +212,7 @@ def semantic_rows(objects: list[dict[str, Any]]) -> list[Row]:
                                 f"selector {missing or selector} not within the pod template labels {labels}"))
             else:
                 rows.append(Row("selector-labels", label, PASS, "selector within the pod template labels"))
-        bad_quantities, extended = [], []
+        bad_quantities, extended, has_extended = [], [], False
         for c in _containers(template):
             res = c.get("resources") or {}
             requests, limits = res.get("requests") or {}, res.get("limits") or {}
@@ -223,6 +223,7 @@ def semantic_rows(objects: list[dict[str, Any]]) -> list[Row]:
             for name in sorted({*requests, *limits}):
                 if "/" not in name:
                     continue
+                has_extended = True
                 if name not in limits:
                     extended.append(f"{c.get('name')} {name} requested but not in limits")
                 elif name in requests and str(requests[name]) != str(limits[name]):
@@ -233,8 +234,6 @@ def semantic_rows(objects: list[dict[str, Any]]) -> list[Row]:
                 bad_quantities.append(f"volume {vol.get('name')} sizeLimit={size!r}")
         rows.append(Row("quantities", label, FAIL if bad_quantities else PASS,
                         "; ".join(bad_quantities) if bad_quantities else "requests, limits and sizes parse"))
-        has_extended = any("/" in n for c in _containers(template)
-                           for part in ("requests", "limits") for n in ((c.get("resources") or {}).get(part) or {}))
         if has_extended:
             rows.append(Row("extended-resources", label, FAIL if extended else PASS,
                             "; ".join(extended) if extended else "extended resources: request == limit"))
@@ -373,12 +372,10 @@ def format_table(rows: list[Row]) -> str:
 def check_rows(path: Path, stack: str, out_dir: Path) -> tuple[list[Row], Any, Any]:
     """Synthesize (writing out_dir as `synth` does) and return (rows, StackConfig, SynthResult).
     Raises ConfigError / StackFileError for a bad stack file."""
-    from .config import parse_stack_config
-    from .synth import emit_notices, engine_config, read_stack_file, synth_stack, write_outputs
+    from .synth import emit_notices, read_stack_file, synth_stack, write_outputs
 
-    raw = read_stack_file(path)
-    cfg = parse_stack_config(engine_config(raw)[0])
-    result = synth_stack(raw, stack)
+    result = synth_stack(read_stack_file(path), stack)
+    cfg = result.config
     emit_notices(result.notices)
     write_outputs(result, out_dir)
     rows, objects = validate_manifests(out_dir / "manifests", cfg.cluster.version)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from .config import NAMESPACE, REDACTED, parse_stack_config, secret_needed
+from .config import NAMESPACE, REDACTED, StackConfig, parse_stack_config, secret_needed
 from .fakes import fake_invoke, fake_outputs
 
 
@@ -52,6 +52,8 @@ class SynthResult:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     notices: list[str] = field(default_factory=list)
+    config: Optional[StackConfig] = None
+    """The validated stack config (set by synth_stack)."""
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -262,6 +264,7 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
     result = run_program(program or build, config, secret_keys, stack, cfg.region,
                          tuple((secrets or {}).values()), keep_secrets=keep_secrets)
     result.notices = notices
+    result.config = cfg
     return result
 
 
