@@ -153,11 +153,11 @@ def fit_check(cfg: StackConfig) -> FitReport:
 def _lookup(cfg: StackConfig, key: str) -> Any:
     obj: Any = cfg
     for part in key.split("."):
-        obj = getattr(obj, _snake(part))
+        obj = getattr(obj, snake_case(part))
     return obj
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -213,7 +213,7 @@ def _allowed_keys(loc: list[str]) -> list[str]:
     for part in loc:
         if part.isdigit():
             continue
-        field = model.model_fields.get(_snake(part)) if isinstance(model, type) else None
+        field = model.model_fields.get(snake_case(part)) if isinstance(model, type) else None
         if field is None:
             return []
         model = next((a for a in (field.annotation, *getattr(field.annotation, "__args__", ()))

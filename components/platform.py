@@ -13,6 +13,7 @@ from .aws.cluster import EksCluster
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
+from .configload import snake_case
 from .estimate import estimate
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
@@ -262,7 +263,7 @@ class ServingPlatform(Component):
         }
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
         for key, value in self.outputs.items():  # the annotated outputs, for the component package
-            setattr(self, _snake(key), pulumi.Output.from_input(value))
+            setattr(self, snake_case(key), pulumi.Output.from_input(value))
         self.register_outputs(self.outputs)
 
     def _pool(self, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
@@ -279,10 +280,6 @@ class ServingPlatform(Component):
             "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
             "tags": tags,
         }, opts=opts)
-
-
-def _snake(camel: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
 def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]:
