@@ -58,11 +58,11 @@ $(CHECKOV_VENV)/.installed:
 	@touch $@
 
 scan: synth $(CHECKOV_VENV)/.installed
-	$(BIN)/python -m components.scan --checkov $(CHECKOV_VENV)/bin/checkov --waivers policy/checkov-waivers.yaml \
+	$(BIN)/python -m servingstack.tools.scan --checkov $(CHECKOV_VENV)/bin/checkov --waivers policy/checkov-waivers.yaml \
 	  $(foreach s,$(STACKS),build/$(s)/manifests)
 
 pr-summary: $(VENV)/.installed
-	@$(BIN)/python -m components.prsummary $(foreach s,$(STACKS),build/$(s))
+	@$(BIN)/python -m servingstack.tools.prsummary $(foreach s,$(STACKS),build/$(s))
 
 policy/.venv/.installed: policy/requirements.txt
 	$(PYTHON) -m venv policy/.venv
@@ -86,7 +86,7 @@ api-check: $(BIN)/python
 	$(BIN)/python tests/api_check.py
 
 schema: $(VENV)/.installed
-	$(BIN)/python -m components.package > tests/golden/schema.json.tmp && mv tests/golden/schema.json.tmp tests/golden/schema.json
+	$(BIN)/python -m servingstack.tools.package > tests/golden/schema.json.tmp && mv tests/golden/schema.json.tmp tests/golden/schema.json
 
 clean:
 	rm -rf build .pytest_cache

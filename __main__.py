@@ -1,5 +1,5 @@
 """The servingstack Pulumi program: load the stack's config, build the platform, export outputs."""
 
-from components.program import run
+from servingstack.program import run
 
 run()

@@ -1,5 +1,5 @@
 """Construction benchmark: time and peak memory to construct and record a stack under Pulumi's mock
-runtime (components/synth.py's recorder: the same path as `servingstack synth` and the tests).
+runtime (components/tools/offline/recorder.py: the same path as `servingstack synth` and the tests).
 
   (a) the prod stack built by the components (components/program.py) against the same resources
       written with raw pulumi-aws / pulumi-kubernetes (benchmarks/raw_prod.py): what the
@@ -33,7 +33,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from components.synth import SynthResult, engine_config, normalize, read_stack_file, run_program  # noqa: E402
+from servingstack.tools.offline.recorder import SynthResult, normalize, run_program  # noqa: E402
+from servingstack.tools.synth import engine_config, read_stack_file  # noqa: E402
 
 import fleet  # noqa: E402
 import raw_prod  # noqa: E402
@@ -78,7 +79,7 @@ def prod_config() -> tuple[dict[str, str], list[str]]:
 
 
 def component_prod() -> dict[str, Any]:
-    from components.program import build
+    from servingstack.program import build
 
     return build()
 

@@ -7,14 +7,14 @@ from typing import Any, Callable
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import EksCluster, GpuNodePool, NvidiaDevicePlugin, VllmServer
-from components.program import tune_gc
+from servingstack import EksCluster, GpuNodePool, NvidiaDevicePlugin, VllmServer
+from servingstack.program import tune_gc
 
 MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen2.5-72B-Instruct")
 
 
 def fleet_program(n: int) -> Callable[[], dict[str, Any]]:
-    """The program function for `n` deployments (run it with components.synth.run_program)."""
+    """The program function for `n` deployments (run it with servingstack.tools.synth.run_program)."""
 
     def main() -> dict[str, Any]:
         tune_gc()  # as components/program.py does (see tune_gc), so comparisons stay like for like

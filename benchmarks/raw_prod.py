@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.program import tune_gc
+from servingstack.program import tune_gc
 
 CLUSTER = "servingstack-prod"
 REGION = "us-east-1"

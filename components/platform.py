@@ -13,8 +13,8 @@ from .aws.cluster import EksCluster
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
-from .configload import snake_case
-from .estimate import estimate
+from .config.estimate import estimate
+from .config.fields import snake_case
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
 from .serving.nim import NimServer

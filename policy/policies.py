@@ -43,7 +43,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 REDACTED = "[secret]"
-"""The offline recorder's stand-in for a secret value (components.config.REDACTED)."""
+"""The offline recorder's stand-in for a secret value (servingstack.config.REDACTED)."""
 TP_ANNOTATION = "servingstack.io/tensor-parallel-size"
 GPU = "nvidia.com/gpu"
 ENVIRONMENTS = ("dev", "staging", "prod")

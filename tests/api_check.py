@@ -1,13 +1,17 @@
 """Clean-virtualenv check of the public API (`make api-check`; about a minute, mostly pip).
 
-Creates a fresh virtualenv, installs only this package into it (non-editable, with its declared
-dependencies and nothing else), and from a directory outside the checkout:
-  1. runs `python -c "from components import <every public name>"`;
+Builds the wheel, checks that it adds exactly one top-level name (`servingstack`: no generic module
+such as `components`, the source folder's name), creates a fresh virtualenv, installs only that
+wheel into it (with its declared dependencies and nothing else), and from a directory outside the
+checkout:
+  1. runs `python -c "from servingstack import <every public name>"` and checks that no module
+     named `components` is importable there;
   2. builds the component package's schema there and compares it with tests/golden/schema.json.
 Prints the time of each step; exits non-zero on any failure.
 """
 
 import json
+import zipfile
 import subprocess
 import sys
 import tempfile
@@ -29,7 +33,7 @@ def step(title: str, cmd: list[str], cwd: Path) -> str:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from components import __all__ as public_names
+    from servingstack import __all__ as public_names
 
     with tempfile.TemporaryDirectory(prefix="servingstack-api-") as tmp:
         work = Path(tmp)
@@ -37,15 +41,25 @@ def main() -> int:
         python = venv / "bin" / "python"
         total = time.perf_counter()
         step("create virtualenv", [sys.executable, "-m", "venv", str(venv)], work)
-        step("pip install <repo> (package and its dependencies only)",
-             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)], work)
+        step("build the wheel", [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                                  "--disable-pip-version-check", "-w", str(work / "dist"), str(ROOT)], work)
+        wheel = next((work / "dist").glob("servingstack-*.whl"))
+        top_level = sorted({name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()
+                            if not name.split("/")[0].endswith((".dist-info", ".data"))})
+        if top_level != ["servingstack"]:
+            raise SystemExit(f"api-check failed: the wheel adds top-level names {top_level}, not only servingstack")
+        print(f"          the wheel adds one top-level name: {top_level[0]}")
+        step("pip install <wheel> (package and its dependencies only)",
+             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)], work)
         names = ", ".join(public_names)
-        step(f"python -c 'from components import ...' ({len(public_names)} public names)",
-             [str(python), "-c", f"from components import {names}; import components; "
-                                 f"assert sorted(components.__all__) == {sorted(public_names)!r}; "
-                                 f"assert 'site-packages' in components.__file__, components.__file__"], work)
+        step(f"python -c 'from servingstack import ...' ({len(public_names)} public names)",
+             [str(python), "-c", f"from servingstack import {names}; import servingstack; "
+                                 f"assert sorted(servingstack.__all__) == {sorted(public_names)!r}; "
+                                 f"assert 'site-packages' in servingstack.__file__, servingstack.__file__; "
+                                 "import importlib.util; assert importlib.util.find_spec('components') is None, "
+                                 "'a top-level module named components is installed'"], work)
         schema = step("build the package schema in the clean virtualenv",
-                      [str(python), "-m", "components.package"], work)
+                      [str(python), "-m", "servingstack.tools.package"], work)
         if json.loads(schema) != json.loads((ROOT / "tests" / "golden" / "schema.json").read_text()):
             raise SystemExit("api-check failed: the installed package's schema differs from tests/golden/schema.json")
         print(f"{time.perf_counter() - total:6.1f} s  total: every public name imports from a clean install, "

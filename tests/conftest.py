@@ -1,4 +1,4 @@
-"""Test harness: the synth recorder (components/synth.py) runs the real program under Pulumi's mock
+"""Test harness: the synth recorder (components/tools/offline/recorder.py) runs the real program under Pulumi's mock
 runtime (inputs echoed back, preview=False) and tests assert on what it recorded."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from components.synth import SynthResult, read_stack_file, stack_name_for, synth_stack
+from servingstack.tools.offline.recorder import SynthResult
+from servingstack.tools.synth import read_stack_file, stack_name_for, synth_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_FILES = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))

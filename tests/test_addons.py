@@ -6,13 +6,13 @@ import json
 import parliament
 import pytest
 
-import components.synth as synth_module
-from components.aws.iam_spec import model_read_policy
-from components.aws.nodepool_spec import tolerations_for
-from components.config import REDACTED
-from components.k8s.credentials import HuggingFaceToken, NgcCredentials
-from components.k8s.device_plugin_spec import tolerates
-from components.synth import run_program
+import servingstack.tools.offline.recorder as recorder_module
+from servingstack.aws.iam_spec import model_read_policy
+from servingstack.aws.nodepool_spec import tolerations_for
+from servingstack.config import REDACTED
+from servingstack.k8s.credentials import HuggingFaceToken, NgcCredentials
+from servingstack.k8s.device_plugin_spec import tolerates
+from servingstack.tools.offline.recorder import run_program
 from conftest import set_key, stack_config, synth, synth_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -115,7 +115,7 @@ def test_ngc_secrets_are_redacted_as_secret_outputs_not_by_string_scrubbing(monk
     # The recorder has two redactions: values Pulumi marks secret, and a scrubber replacing known
     # secret strings (and their base64 forms) anywhere. Switch the scrubber off: what is still
     # redacted reached the Secret as a secret Output, as it must to be encrypted in Pulumi state.
-    monkeypatch.setattr(synth_module, "scrub", lambda text, secrets: text)
+    monkeypatch.setattr(recorder_module, "scrub", lambda text, secrets: text)
     result = synth_config(stack_config("dev"), "dev", secrets={"ngcApiKey": PLANTED_NGC})
     assert recorded_secret(result, "ngc-secret")["stringData"] == {".dockerconfigjson": REDACTED}
     assert recorded_secret(result, "ngc-api")["stringData"] == {"NGC_API_KEY": REDACTED}
@@ -156,7 +156,7 @@ def test_credential_components_wrap_a_plain_value_as_secret(monkeypatch):
 
 
 def test_ngc_dockerconfig_shape():
-    from components.k8s.credentials import ngc_docker_config
+    from servingstack.k8s.credentials import ngc_docker_config
 
     doc = json.loads(ngc_docker_config("nvapi-x"))
     assert doc["auths"]["nvcr.io"]["username"] == "$oauthtoken"
@@ -304,7 +304,7 @@ def test_read_policy_passes_parliament():
 
 
 def test_hf_token_only_for_gated_models():
-    from components.config import parse_stack_config, secret_needed
+    from servingstack.config import parse_stack_config, secret_needed
 
     cfg = stack_config("prod")
     assert secret_needed(parse_stack_config(cfg))["hfToken"] is True  # Llama is gated

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components.synth import engine_config, read_stack_file, run_program
+from servingstack.tools.offline.recorder import run_program
+from servingstack.tools.synth import engine_config, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -17,7 +18,7 @@ import raw_prod  # noqa: E402
 
 @pytest.fixture(scope="module")
 def prod_runs():
-    from components.program import build
+    from servingstack.program import build
 
     config, secret_keys, _ = engine_config(read_stack_file(ROOT / "stacks" / "Pulumi.prod.yaml"))
     config["servingstack:hfToken"] = "hf_smoke"

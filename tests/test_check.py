@@ -1,4 +1,4 @@
-"""`servingstack check` (components/check.py) and `make scan`'s runner (components/scan.py)."""
+"""`servingstack check` (components/tools/check.py) and `make scan`'s runner (components/tools/scan.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import scan
-from components.check import (FAIL, PASS, WARN, Row, builtin_group, format_table, policy_resources, run_check,
+from servingstack.tools import scan
+from servingstack.tools.check import (FAIL, PASS, WARN, Row, builtin_group, format_table, policy_resources, run_check,
                               semantic_rows, validate_manifests)
-from components.cli import main
+from servingstack.tools.cli import main
 from conftest import ROOT, STACK_NAMES, set_key, stack_config, synth, write_stack_file
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -250,7 +250,7 @@ def test_annotation_waivers_are_listed_and_forbidden_ones_rejected(tmp_path):
 
 
 def test_serving_deployments_carry_no_forbidden_waiver(stack, tmp_path):
-    from components.synth import write_outputs
+    from servingstack.tools.output import write_outputs
 
     write_outputs(synth(stack), tmp_path)
     found, problems = scan.annotation_waivers(tmp_path / "manifests")
@@ -284,7 +284,7 @@ def test_a_forbidden_check_in_a_report_is_never_waived():
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's own virtualenv (.venv-checkov) is absent: `make scan` "
                                                  "creates it; .ci/run does not install checkov")
 def test_checkov_passes_on_the_synthesized_prod_manifests(tmp_path, capsys):
-    from components.synth import write_outputs
+    from servingstack.tools.output import write_outputs
 
     write_outputs(synth("prod"), tmp_path)
     rc = scan.main(["--checkov", str(CHECKOV), "--waivers", str(ROOT / "policy" / "checkov-waivers.yaml"),

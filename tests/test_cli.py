@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import cli
-from components.config import REDACTED
+from servingstack.tools import cli
+from servingstack.config import REDACTED
 from conftest import ROOT, STACK_NAMES, set_key, stack_config, write_stack_file
 
 DESIGN_OUTPUTS = {"endpoint", "servingStack", "model", "namespace", "modelStoreBucket", "kubeconfig", "gpuSummary",
@@ -79,7 +79,7 @@ def test_synth_writes_manifests_plan_and_outputs(stack, tmp_path, capfd, at_root
 
 def test_second_synth_in_process_parents_to_its_own_stack(tmp_path):
     # A fresh interpreter: whether an earlier root Stack lingers depends on what ran before in this one.
-    script = ("import sys; from components import cli\n"
+    script = ("import sys; from servingstack.tools import cli\n"
               "for stack in ('dev-small', 'prod'):\n"
               "    assert cli.main(['synth', '--stack', stack, '--out', sys.argv[1] + '/' + stack]) == 0\n")
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,

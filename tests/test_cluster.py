@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from components.aws.network_spec import subnet_cidrs
-from components.aws.nodepool_spec import node_user_data, pool_labels
-from components.catalog import INSTANCE_TYPES
+from servingstack.aws.network_spec import subnet_cidrs
+from servingstack.aws.nodepool_spec import node_user_data, pool_labels
+from servingstack.planning.catalog import INSTANCE_TYPES
 from conftest import stack_config, synth, synth_config, set_key
 
 NG = "aws:eks/nodeGroup:NodeGroup"
@@ -42,7 +42,7 @@ def test_prod_cluster_endpoint_encryption_logging_and_auth():
 
 
 def test_new_cluster_needs_public_cidrs_adopted_does_not():
-    from components.config import ConfigError
+    from servingstack.config import ConfigError
 
     cfg = stack_config("prod")
     cfg["servingstack:cluster"]["publicAccessCidrs"] = []
@@ -158,7 +158,7 @@ def test_bottlerocket_uses_data_volume_and_no_raid_and_skips_plugin():
 
 
 def test_model_cache_must_fit_the_disk_without_nvme():
-    from components.config import ConfigError
+    from servingstack.config import ConfigError
 
     cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.localNvmeRaid0", False)
     with pytest.raises(ConfigError, match=r"gpuNodePool.diskSizeGib: 200 — .*182 GiB.*>= 222"):
@@ -273,7 +273,7 @@ def test_pinning_a_zone_never_renumbers_existing_subnets():
 
 
 def test_pick_zones_keeps_required_zones():
-    from components.aws.cluster import pick_zones
+    from servingstack.aws.cluster import pick_zones
 
     available = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
     assert pick_zones(available, 3, []) == ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import pytest
 
-from components import cli
+from servingstack.tools import cli
 from conftest import ROOT, set_key, stack_config, write_stack_file
 
 NS = "servingstack:"

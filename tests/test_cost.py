@@ -1,11 +1,11 @@
-"""Node count and monthly cost (components/sizing.py serving_nodes / monthly_cost, components/estimate.py,
-components/costreport.py) and the `servingstack cost` command.
+"""Node count and monthly cost (components/planning/resources.py serving_nodes, components/planning/cost.py monthly_cost, components/config/estimate.py,
+components/tools/costreport.py) and the `servingstack cost` command.
 
 Prices: us-east-1 on-demand, instances.vantage.sh data of 2026-01-21 (serving-facts.md §1.1 [S1]):
 p4de.24xlarge $27.44705/h, p4d.24xlarge $21.957642/h, g6.xlarge $0.8048/h. Capacity Blocks:
 p4d.24xlarge $14.75/h US East (Ohio) (serving-facts.md §1.1 [S6], illustrative). A month is 730 h.
 NIM licence: the source document's cost table, "~$4,500 (NVAIE)" a month for 2x A100 = $2,250 per
-GPU-month (components/catalog.py NIM_LICENSE_USD_PER_GPU_MONTH).
+GPU-month (components/planning/catalog.py NIM_LICENSE_USD_PER_GPU_MONTH).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import catalog
-from components.catalog import HOURS_PER_MONTH, INSTANCE_TYPES, NIM_LICENSE_USD_PER_GPU_MONTH
-from components.cli import EXIT_CONFIG, EXIT_OK, main
-from components.config import ConfigError, parse_stack_config
-from components.costreport import STACKS, cost_rows, cost_table
-from components.estimate import estimate, hourly_rate
-from components.sizing import monthly_cost, serving_nodes
+from servingstack.planning import catalog
+from servingstack.planning.catalog import HOURS_PER_MONTH, INSTANCE_TYPES, NIM_LICENSE_USD_PER_GPU_MONTH
+from servingstack.tools.cli import EXIT_CONFIG, EXIT_OK, main
+from servingstack.config import ConfigError, parse_stack_config
+from servingstack.tools.costreport import STACKS, cost_rows, cost_table
+from servingstack.config.estimate import estimate, hourly_rate
+from servingstack.planning.cost import monthly_cost
+from servingstack.planning.resources import serving_nodes
 from conftest import ROOT, set_key, stack_config, write_stack_file
 
 P4DE_USD_PER_HOUR = 27.44705

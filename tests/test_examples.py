@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.synth import run_program
+from servingstack.tools.offline.recorder import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "existing-cluster-py"

@@ -5,7 +5,7 @@ import copy
 import kubernetes_validate
 import pytest
 
-from components.synth import write_outputs
+from servingstack.tools.output import write_outputs
 from conftest import synth
 
 import yaml

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from pulumi.provider.server import ComponentInitError
 
-import components
-from components import package
-from components.synth import run_program
+import servingstack
+from servingstack.tools import package
+from servingstack.tools.offline.recorder import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "schema.json"
@@ -92,21 +92,21 @@ def schema_differences(expected: dict[str, Any], actual: dict[str, Any]) -> list
 # ---- public API -------------------------------------------------------------------------------------
 
 def test_public_names_are_stable_and_importable():
-    assert set(components.__all__) == PUBLIC_NAMES, "the public API changed: update PUBLIC_NAMES and the upgrade notes"
-    for name in components.__all__:
-        assert getattr(components, name) is not None
+    assert set(servingstack.__all__) == PUBLIC_NAMES, "the public API changed: update PUBLIC_NAMES and the upgrade notes"
+    for name in servingstack.__all__:
+        assert getattr(servingstack, name) is not None
     namespace: dict[str, Any] = {}
-    exec(f"from components import {', '.join(sorted(PUBLIC_NAMES))}", namespace)
+    exec(f"from servingstack import {', '.join(sorted(PUBLIC_NAMES))}", namespace)
     assert PUBLIC_NAMES <= namespace.keys()
 
 
 def test_every_public_component_is_hosted_with_its_args_type():
-    public = {n for n in components.__all__
-              if isinstance(getattr(components, n), type) and issubclass(getattr(components, n), pulumi.ComponentResource)}
+    public = {n for n in servingstack.__all__
+              if isinstance(getattr(servingstack, n), type) and issubclass(getattr(servingstack, n), pulumi.ComponentResource)}
     assert public == set(package.COMPONENTS)
     for name in package.COMPONENTS:
-        component = getattr(components, name)
-        assert args_type(component) is getattr(components, f"{name}Args"), name
+        component = getattr(servingstack, name)
+        assert args_type(component) is getattr(servingstack, f"{name}Args"), name
 
 
 def test_component_annotations_are_real_types():
@@ -115,8 +115,8 @@ def test_component_annotations_are_real_types():
     import inspect
 
     modules = {cls.__module__ for c in package.hosted_components() for cls in c.__mro__
-               if cls.__module__.startswith("components.")}
-    modules |= {getattr(components, n).__module__ for n in components.__all__ if n.endswith("Args")}
+               if cls.__module__.startswith("servingstack.")}
+    modules |= {getattr(servingstack, n).__module__ for n in servingstack.__all__ if n.endswith("Args")}
     for module in sorted(modules):
         assert "from __future__ import annotations" not in inspect.getsource(sys.modules[module]), module
     for component in package.hosted_components():
@@ -127,8 +127,8 @@ def test_every_argument_is_documented_with_its_default():
     """Every key of every public Args TypedDict has a docstring (read the way the schema inference
     reads it, inherited keys included); optional keys say what their default is."""
     missing, no_default = [], []
-    for name in sorted(n for n in components.__all__ if n.endswith("Args")):
-        typ = getattr(components, name)
+    for name in sorted(n for n in servingstack.__all__ if n.endswith("Args")):
+        typ = getattr(servingstack, name)
         assert typing.is_typeddict(typ), name
         for key in typ.__annotations__:
             doc = package.field_docstring(typ, key)
@@ -158,7 +158,7 @@ def test_docstring_check_notices_a_missing_docstring():
 
 
 def test_inherited_arguments_keep_their_docstrings():
-    from components import ServingArgs, VllmServerArgs
+    from servingstack import ServingArgs, VllmServerArgs
 
     assert package.field_docstring(VllmServerArgs, "tensor_parallel_size") == \
         package.field_docstring(ServingArgs, "tensor_parallel_size") == "GPUs per replica (request = limit). Default 2."
@@ -196,7 +196,7 @@ def test_schema_lists_every_component_with_its_inputs_and_outputs(schema):
 
 def test_schema_check_fails_when_a_component_loses_an_input(golden):
     """A copy of GpuNodePool whose args lack `instance_type`: the schema no longer matches."""
-    from components import GpuNodePool, GpuNodePoolArgs
+    from servingstack import GpuNodePool, GpuNodePoolArgs
 
     fields = {k: v for k, v in GpuNodePoolArgs.__annotations__.items() if k != "instance_type"}
     fewer = typing.TypedDict("GpuNodePoolArgs", fields)  # type: ignore[misc]
@@ -300,7 +300,7 @@ def test_hosted_serving_platform_takes_the_stack_file_config():
     assert run.of_type("aws:eks/nodeGroup:NodeGroup")
     assert run.outputs["endpoint"].startswith("http://")
     assert run.outputs["kubeconfig"] == "[secret]"
-    assert set(state) == {camel(o) for o in output_names(components.ServingPlatform)} - (
+    assert set(state) == {camel(o) for o in output_names(servingstack.ServingPlatform)} - (
         set() if config["serving"].get("stack", "vllm") != "triton" else {"openaiBaseUrl"})
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.catalog import INSTANCE_TYPES
-from components.synth import run_program
+from servingstack.planning.catalog import INSTANCE_TYPES
+from servingstack.tools.offline.recorder import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "g6e.xlarge"
@@ -109,7 +109,7 @@ def test_yaml_example_fits_the_instance_and_creates_its_namespace():
     (ns_key,) = [k for k, r in resources.items() if r["type"] == "kubernetes:core/v1:Namespace"]
     assert f"${{{ns_key}}}" in resources["vllm"]["options"]["dependsOn"]
     tp = vllm["tensorParallelSize"]
-    shm_gib = 2 if tp == 1 else 4 * tp  # components.sizing.shm_size_gib: counted in the memory limit
+    shm_gib = 2 if tp == 1 else 4 * tp  # servingstack.planning.resources.shm_size_gib: counted in the memory limit
     assert {"cpuPerGpu", "memoryGibPerGpu"} <= vllm.keys(), "the defaults (8 cores, 96 GiB) never fit"
     requests = {"cpu": str(vllm["cpuPerGpu"] * tp), "memory": f"{vllm['memoryGibPerGpu'] * tp + shm_gib}Gi"}
     assert_fits(requests, tp)

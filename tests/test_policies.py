@@ -24,7 +24,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components.check import load_policies, policy_dir
+from servingstack.tools.check import load_policies, policy_dir
 
 P = load_policies()
 BY_NAME = {p.name: p for p in P.POLICIES}
@@ -366,8 +366,8 @@ def test_pack_metadata_files():
 
 
 def test_policy_constants_match_the_program():
-    from components.config import REDACTED
-    from components.k8s.podspec import TENSOR_PARALLEL_ANNOTATION
+    from servingstack.config import REDACTED
+    from servingstack.k8s.podspec import TENSOR_PARALLEL_ANNOTATION
 
     assert P.REDACTED == REDACTED
     assert P.TP_ANNOTATION == TENSOR_PARALLEL_ANNOTATION

@@ -3,13 +3,13 @@ the models accept is documented with a description."""
 
 from pathlib import Path
 
-from components.configdoc import readme_block, rows
+from servingstack.config.reference import readme_block, rows
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_config_reference_is_current():
-    assert readme_block() in README.read_text(), "run `.venv/bin/python -m components.configdoc` and commit README.md"
+    assert readme_block() in README.read_text(), "run `.venv/bin/python -m servingstack.config.reference` and commit README.md"
 
 
 def test_every_config_key_has_a_description():
@@ -34,7 +34,7 @@ def test_readme_refusal_example_is_the_real_message(tmp_path):
     cfg = stack_config("prod")
     cfg["servingstack:serving"]["tensorParallelSize"] = 1
     path = write_stack_file(tmp_path, cfg)
-    proc = subprocess.run([sys.executable, "-m", "components.cli", "synth", "--config", str(path), "--out",
+    proc = subprocess.run([sys.executable, "-m", "servingstack.tools.cli", "synth", "--config", str(path), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, cwd=README.parent)
     assert proc.returncode == 2
     assert proc.stderr.strip() in README.read_text()

@@ -15,9 +15,10 @@ from typing import Any, Iterator
 import pulumi
 import pytest
 
-from components import cli
-from components.config import REDACTED, ConfigError, parse_stack_config, require_secret, secret_needed
-from components.synth import engine_config, write_outputs
+from servingstack.tools import cli
+from servingstack.config import REDACTED, ConfigError, parse_stack_config, require_secret, secret_needed
+from servingstack.tools.output import write_outputs
+from servingstack.tools.synth import engine_config
 from conftest import set_key, stack_config, synth_config, write_stack_file
 
 CIPHERTEXT = "v1:PLANTEDCIPHERTEXT/AAABAKEDxyz0123456789+ngc=="

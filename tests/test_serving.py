@@ -5,9 +5,8 @@ import re
 
 import pytest
 
-from components.aws.nodepool_spec import GPU_TAINT_KEY
-from components.serving import triton_repo
-from components.sizing import startup_budget_seconds
+from servingstack.serving import triton_repo
+from servingstack.planning.resources import startup_budget_seconds
 from conftest import set_key, stack_config, synth, synth_config
 
 REFERENCE_VLLM_ARGS = ["--model", "meta-llama/Llama-3.1-70B-Instruct", "--tensor-parallel-size", "2",

@@ -1,5 +1,5 @@
-"""Pure sizing math (components/sizing.py, components/catalog.py) and the plan-time fit check of a
-stack config (components/config.py: parse_stack_config, fit_check).
+"""Pure sizing math (components/planning/sizing.py, components/planning/catalog.py) and the plan-time fit check of a
+stack config (components/config/: parse_stack_config, fit_check).
 
 Every number asserted here is taken from /work/shared/reference/serving-facts.md ("facts"):
 section 1.1 (instance specs, us-east-1 on-demand prices of instances.vantage.sh data of 2026-01-21,
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from components import catalog, sizing
-from components.catalog import GIB, INSTANCE_TYPES, MODELS, ModelArchitecture
-from components.config import ConfigError, fit_check, parse_stack_config
-from components.sizing import (
+from servingstack.planning import catalog, sizing
+from servingstack.planning.catalog import GIB, INSTANCE_TYPES, MODELS, ModelArchitecture
+from servingstack.config import ConfigError, fit_check, parse_stack_config
+from servingstack.planning.sizing import (
     OVERHEAD_RESERVE_GIB,
     FitError,
     ServingShape,

@@ -9,7 +9,7 @@ import pulumi_aws as aws
 from typing_extensions import NotRequired
 
 from ..base import Component
-from .. import catalog
+from ..planning import catalog
 from .nodepool_spec import (
     data_volume_device,
     ec2_assume_role_policy,

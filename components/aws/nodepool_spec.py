@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..catalog import GpuInstanceType
-
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
-POOL_LABEL = "servingstack.io/pool"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "present"
-#: EKS API spelling; Kubernetes spells the same effect "NoSchedule".
-GPU_TAINT_EFFECT_EKS = "NO_SCHEDULE"
-GPU_TAINT_EFFECT_K8S = "NoSchedule"
-
-_EKS_TO_K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule",
-                      "NO_EXECUTE": "NoExecute"}
+from ..planning.catalog import GpuInstanceType
+from ..planning.node import (
+    EKS_TO_K8S_EFFECT,
+    GPU_PRESENT_LABEL,
+    GPU_TAINT_EFFECT_EKS,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    POOL_LABEL,
+    uses_nvme_raid,
+)
 
 MIME_BOUNDARY = "//servingstack//"
 
@@ -37,7 +35,7 @@ def gpu_taints() -> list[dict[str, str]]:
 def tolerations_for(taints: list[dict[str, str]]) -> list[dict[str, str]]:
     """Kubernetes tolerations that tolerate exactly the given EKS-style taints."""
     return [
-        {"key": t["key"], "operator": "Equal", "value": t["value"], "effect": _EKS_TO_K8S_EFFECT[t["effect"]]}
+        {"key": t["key"], "operator": "Equal", "value": t["value"], "effect": EKS_TO_K8S_EFFECT[t["effect"]]}
         for t in taints
     ]
 
@@ -45,10 +43,6 @@ def tolerations_for(taints: list[dict[str, str]]) -> list[dict[str, str]]:
 def data_volume_device(ami_type: str) -> str:
     """Where images and logs live: AL2023's root volume, Bottlerocket's separate data volume."""
     return "/dev/xvdb" if ami_type.startswith("BOTTLEROCKET") else "/dev/xvda"
-
-
-def uses_nvme_raid(ami_type: str, instance: GpuInstanceType, enabled: bool) -> bool:
-    return enabled and instance.has_nvme and ami_type.startswith("AL2023")
 
 
 def node_user_data(ami_type: str, instance: GpuInstanceType, nvme_raid0: bool) -> Optional[str]:

@@ -5,7 +5,7 @@ from typing import Optional, TypedDict
 import pulumi
 from typing_extensions import NotRequired
 
-from .. import catalog
+from ..planning import catalog
 from .device_plugin_spec import dcgm_exporter_values, device_plugin_values
 from .helm import HelmChart, helm_release
 from ..base import Component

@@ -6,7 +6,7 @@ from typing import Optional
 
 import yaml
 
-from ..aws.nodepool_spec import GPU_PRESENT_LABEL, GPU_TAINT_KEY, POOL_LABEL
+from ..planning.node import GPU_PRESENT_LABEL, GPU_TAINT_KEY, POOL_LABEL
 
 
 def gpu_node_affinity(pool_names: list[str]) -> dict:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..sizing import EPHEMERAL_HEADROOM_GIB
+from ..planning.resources import EPHEMERAL_HEADROOM_GIB
 
 SERVING_PORT = 8000
 #: Time to pull a multi-GB serving image onto a fresh node, on top of the start-up budget.

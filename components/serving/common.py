@@ -7,8 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
-from .. import catalog, sizing
-from ..aws.nodepool_spec import GPU_PRESENT_LABEL, POOL_LABEL
+from ..planning import catalog, resources, sizing
+from ..planning.node import GPU_PRESENT_LABEL, POOL_LABEL
 from ..k8s import podspec
 from ..base import Component
 
@@ -83,9 +83,9 @@ def defaults(args: ServingArgs) -> dict[str, Any]:
         "served_model_name": args.get("served_model_name") or args["model"],
         "cpu": args.get("cpu_per_gpu", 8.0) * tp,
         "memory_gib": args.get("memory_gib_per_gpu", 96) * tp,
-        "shm_gib": sizing.shm_size_gib(tp),
-        "cache_size_gib": sizing.model_cache_gib(weights),
-        "startup_seconds": args.get("startup_seconds") or sizing.startup_budget_seconds(weights),
+        "shm_gib": resources.shm_size_gib(tp),
+        "cache_size_gib": resources.model_cache_gib(weights),
+        "startup_seconds": args.get("startup_seconds") or resources.startup_budget_seconds(weights),
         "model_slug": podspec.dns_label(args["model"].split("/")[-1], 40),
     }
 

@@ -5,7 +5,7 @@ from typing import Optional
 import pulumi
 from typing_extensions import NotRequired
 
-from .. import catalog
+from ..planning import catalog
 from ..k8s import podspec
 from .common import ServingArgs, ServingComponent, defaults, node_selector
 from .vllm import image_waivers

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
-from .. import catalog
+from ..planning import catalog
 from ..k8s import podspec
 from . import triton_repo
 from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import pulumi
 from typing_extensions import NotRequired
 
-from .. import catalog
+from ..planning import catalog
 from ..k8s import podspec
 from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token
 

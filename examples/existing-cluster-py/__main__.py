@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import (
+from servingstack import (
     MODELS,
     EksCluster,
     GpuNodePool,

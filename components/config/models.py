@@ -12,33 +12,12 @@ from enum import Enum
 from typing import Literal, Optional
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
-from . import catalog
-from .sizing import ServingShape
-
-NAMESPACE = "servingstack"
-SECRET_KEYS = ("ngcApiKey", "hfToken")
-REDACTED = "[secret]"
-
-
-class ConfigError(pulumi.RunError):
-    """A stack config that cannot work. One line: key path, bad value, what is allowed."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        self.message = message
-        # Keys are relative to the servingstack: namespace, except provider keys such as aws:region.
-        full = key if ":" in key else f"{NAMESPACE}:{key}"
-        super().__init__(f"{full}: {message}" if key else message)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_enum_values=True,
-        validate_default=True, use_attribute_docstrings=True,
-    )
+from ..planning import catalog
+from .errors import RuleError
+from .fields import DNS_LABEL, K8S_VERSION, ConfigModel, check_cidr, check_sizes
+from .serving import ServingConfig
 
 
 class Environment(str, Enum):
@@ -47,26 +26,7 @@ class Environment(str, Enum):
     PROD = "prod"
 
 
-class ServingStackKind(str, Enum):
-    VLLM = "vllm"
-    TRITON = "triton"
-    NIM = "nim"
-
-
-_K8S_VERSION = r"^1\.(2[9]|3[0-5])$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
-_IMAGE = r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9_](@sha256:[a-f0-9]{64})?$"
-
-
-def _check_cidr(value: str) -> str:
-    m = _CIDR.match(value)
-    if not m or any(int(p) > 255 for p in m.groups()[:4]) or int(m.group(5)) > 32:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR such as 203.0.113.0/24")
-    return value
-
-
-class SystemNodePoolConfig(_Model):
+class SystemNodePoolConfig(ConfigModel):
     instance_type: str = Field("m6i.large", pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")
     """CPU instance type for coredns and other untainted system pods."""
     min_size: int = Field(2, ge=1, le=20)
@@ -78,11 +38,11 @@ class SystemNodePoolConfig(_Model):
 
     @model_validator(mode="after")
     def _sizes(self) -> "SystemNodePoolConfig":
-        _check_sizes(self.min_size, self.max_size, self.desired_size, "cluster.systemNodePool")
+        check_sizes(self.min_size, self.max_size, self.desired_size)
         return self
 
 
-class ClusterConfig(_Model):
+class ClusterConfig(ConfigModel):
     create: bool = True
     """True: build a VPC and EKS cluster. False: adopt the existing cluster `name`."""
     name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -114,7 +74,7 @@ class ClusterConfig(_Model):
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if not re.match(_K8S_VERSION, v):
+        if not re.match(K8S_VERSION, v):
             raise ValueError(f"'{v}' is not a Kubernetes minor version this release supports — use \"1.29\" to "
                              "\"1.35\" (quoted, so YAML keeps it a string)")
         return v
@@ -122,12 +82,12 @@ class ClusterConfig(_Model):
     @field_validator("vpc_cidr")
     @classmethod
     def _vpc_cidr(cls, v: str) -> str:
-        return _check_cidr(v)
+        return check_cidr(v)
 
     @field_validator("public_access_cidrs")
     @classmethod
     def _public_cidrs(cls, v: list[str]) -> list[str]:
-        return [_check_cidr(c) for c in v]
+        return [check_cidr(c) for c in v]
 
     @field_validator("admin_principal_arns")
     @classmethod
@@ -143,8 +103,8 @@ CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCid
                             "systemNodePool", "version", "singleNatGateway", "adminPrincipalArns")
 
 
-class GpuNodePoolConfig(_Model):
-    name: str = Field("gpu", pattern=_DNS_LABEL)
+class GpuNodePoolConfig(ConfigModel):
+    name: str = Field("gpu", pattern=DNS_LABEL)
     """Pool name; also the value of the `servingstack.io/pool` node label."""
     instance_type: str = "p4de.24xlarge"
     """GPU instance type from the catalog: p4d.24xlarge (8x A100 40 GB), p4de.24xlarge (8x A100 80 GB), p5.48xlarge, g5/g6/g6e sizes."""
@@ -182,20 +142,20 @@ class GpuNodePoolConfig(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> "GpuNodePoolConfig":
-        _check_sizes(self.min_size, self.max_size, self.desired_size, None)
+        check_sizes(self.min_size, self.max_size, self.desired_size)
         if self.capacity_type == "CAPACITY_BLOCK":
             if not self.capacity_reservation_id:
-                raise _Cross("capacityReservationId", "is required when capacityType is CAPACITY_BLOCK "
+                raise RuleError("capacityReservationId", "is required when capacityType is CAPACITY_BLOCK "
                              "(the cr-... id of the purchased capacity block)")
             if not catalog.INSTANCE_TYPES[self.instance_type].capacity_block:
                 blocks = [n for n, i in catalog.INSTANCE_TYPES.items() if i.capacity_block]
-                raise _Cross("instanceType", f"'{self.instance_type}' is not sold as a capacity block — use "
+                raise RuleError("instanceType", f"'{self.instance_type}' is not sold as a capacity block — use "
                              f"one of {', '.join(blocks)} or capacityType ON_DEMAND/SPOT")
             if not self.availability_zone:
-                raise _Cross("availabilityZone", "is required when capacityType is CAPACITY_BLOCK (the "
+                raise RuleError("availabilityZone", "is required when capacityType is CAPACITY_BLOCK (the "
                              "reservation's availability zone, e.g. us-east-2a)")
         elif self.capacity_reservation_id:
-            raise _Cross("capacityReservationId", f"is only used with capacityType CAPACITY_BLOCK, not "
+            raise RuleError("capacityReservationId", f"is only used with capacityType CAPACITY_BLOCK, not "
                          f"{self.capacity_type} — remove it or set capacityType: CAPACITY_BLOCK")
         return self
 
@@ -204,7 +164,7 @@ class GpuNodePoolConfig(_Model):
         return catalog.INSTANCE_TYPES[self.instance_type]
 
 
-class ModelStoreConfig(_Model):
+class ModelStoreConfig(ConfigModel):
     create: bool = True
     """True: create the bucket. False: adopt the existing bucket `bucketName`."""
     bucket_name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -219,154 +179,7 @@ class ModelStoreConfig(_Model):
     """Let `pulumi destroy` delete a non-empty bucket. Allowed only in dev."""
 
 
-class VllmConfig(_Model):
-    image: Optional[str] = Field(None, pattern=_IMAGE)
-    """Defaults to the pinned vllm/vllm-openai release."""
-    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
-    """vLLM --kv-cache-dtype (fp8 halves KV memory; check accuracy)."""
-    load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
-    """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
-    speculative_model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^\[ngram\]$")
-    """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
-    num_speculative_tokens: Optional[int] = Field(None, ge=1, le=16)
-    """Tokens the draft proposes per step (with speculativeModel)."""
-    enable_chunked_prefill: Optional[bool] = None
-    """Force chunked prefill on or off; unset keeps vLLM's default."""
-    extra_args: list[str] = Field(default_factory=list)
-    """Passed through after the generated flags."""
-
-    @model_validator(mode="after")
-    def _spec(self) -> "VllmConfig":
-        if (self.speculative_model is None) != (self.num_speculative_tokens is None):
-            raise _Cross("numSpeculativeTokens", "speculativeModel and numSpeculativeTokens must be set together")
-        return self
-
-
-class TritonConfig(_Model):
-    image: Optional[str] = Field(None, pattern=_IMAGE)
-    """Defaults to the pinned tritonserver <yy.mm>-vllm-python-py3 release (24.08)."""
-    model_name: str = Field("llm", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
-    """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
-    repository_poll_seconds: int = Field(30, ge=5, le=3600)
-    """Triton --repository-poll-secs (poll model control mode)."""
-
-
-class NimConfig(_Model):
-    image: Optional[str] = Field(None, pattern=_IMAGE)
-    """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
-    model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
-    """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM pick one for the GPUs."""
-
-
-class CustomModelConfig(_Model):
-    """Architecture of a model that is not in the catalog (numbers from its config.json)."""
-
-    parameters: float = Field(gt=1e6, le=5e12)
-    """Total parameter count, e.g. 7.25e9."""
-    layers: int = Field(ge=1, le=1000)
-    """num_hidden_layers."""
-    hidden_size: int = Field(ge=64)
-    """hidden_size."""
-    attention_heads: int = Field(ge=1)
-    """num_attention_heads (tensorParallelSize must divide it)."""
-    kv_heads: int = Field(ge=1)
-    """num_key_value_heads."""
-    head_dim: int = Field(ge=16, le=1024)
-    """head_dim (hidden_size / attention heads for most models)."""
-    native_dtype: Literal["bf16", "fp16", "fp8", "int4"] = "bf16"
-    """Dtype of the checkpoint's weights."""
-    max_context: int = Field(131072, ge=512)
-    """max_position_embeddings."""
-    gated: bool = True
-    """Whether Hugging Face requires an accepted licence, and so servingstack:hfToken, to download it."""
-
-
-class ServingConfig(_Model):
-    stack: ServingStackKind = ServingStackKind.VLLM
-    """The serving stack; switching it changes only serving resources."""
-    namespace: str = Field("llm-serving", pattern=_DNS_LABEL)
-    """Namespace of the serving objects (created, Pod Security 'restricted')."""
-    model: str = Field("meta-llama/Llama-3.1-70B-Instruct", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    """Hugging Face model id; must be in the catalog or described in customModel."""
-    custom_model: Optional[CustomModelConfig] = None
-    """Architecture of a model outside the catalog (numbers from its config.json)."""
-    served_model_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,128}$")
-    """Model name clients send (default: the model id)."""
-    service_name: str = Field("llm", pattern=_DNS_LABEL)
-    """Name of the in-cluster Service, the same for all three stacks."""
-    node_pool: Optional[str] = None
-    """Name of the GPU pool to run on (default: the primary gpuNodePool)."""
-    replicas: int = Field(2, ge=0, le=64)
-    """Pod replicas (>= 2 adds a PodDisruptionBudget and topology spread)."""
-    tensor_parallel_size: int = Field(2, ge=1, le=8)
-    """GPUs per replica (request = limit); must divide the attention heads and fit one node."""
-    max_model_len: int = Field(8192, ge=256, le=1048576)
-    """Maximum tokens per sequence (prompt + output); one must fit in the KV cache."""
-    gpu_memory_utilization: float = Field(0.92, gt=0.1, le=0.98)
-    """Fraction of each GPU's memory the engine may use."""
-    max_num_seqs: int = Field(64, ge=1, le=4096)
-    """Maximum sequences batched at once."""
-    enable_prefix_caching: bool = True
-    """Reuse KV cache across requests sharing a prefix."""
-    dtype: Literal["auto", "bfloat16", "float16", "half", "float32"] = "auto"
-    """Compute dtype (auto = the checkpoint's)."""
-    quantization: Optional[Literal["awq", "gptq", "fp8"]] = None
-    """awq/gptq (int4 checkpoints) or fp8 (FP8 checkpoint, or online FP8 of a 16-bit one)."""
-    weights_source: Literal["huggingface", "s3"] = "huggingface"
-    """Where weights come from: Hugging Face (hfToken for gated models) or the model store (s3, vLLM only, Run:ai streamer)."""
-    spread: Literal["soft", "hard"] = "soft"
-    """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
-    allowed_namespaces: list[str] = Field(default_factory=list)
-    """Namespaces (besides the serving one) whose pods may reach port 8000."""
-    cpu_per_gpu: Optional[float] = Field(None, gt=0, le=64)
-    """CPU cores requested and limited per GPU (default: 8, or the instance's share when smaller)."""
-    memory_gib_per_gpu: Optional[int] = Field(None, ge=1, le=2048)
-    """Memory (GiB) requested and limited per GPU, before /dev/shm (default: 96, or the instance's share)."""
-    startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
-    """Start-up probe budget; defaults to one derived from the model's weight size."""
-    vllm: VllmConfig = Field(default_factory=VllmConfig)
-    """vLLM-only settings (kept, validated and unused when another stack is active)."""
-    triton: TritonConfig = Field(default_factory=TritonConfig)
-    """Triton-only settings."""
-    nim: NimConfig = Field(default_factory=NimConfig)
-    """NIM-only settings."""
-
-    @field_validator("allowed_namespaces")
-    @classmethod
-    def _namespaces(cls, v: list[str]) -> list[str]:
-        for ns in v:
-            if not re.match(_DNS_LABEL, ns):
-                raise ValueError(f"'{ns}' is not a namespace name (lowercase letters, digits, '-')")
-        return v
-
-    @model_validator(mode="after")
-    def _rules(self) -> "ServingConfig":
-        if self.model not in catalog.MODELS and self.custom_model is None:
-            raise _Cross("model", f"'{self.model}' is not in the model catalog and has no customModel "
-                         f"description — use one of {', '.join(catalog.MODELS)} or add serving.customModel")
-        if self.stack == ServingStackKind.NIM and self.nim.image is None and catalog.nim_image_for(self.model) is None:
-            raise _Cross("nim.image", f"no NIM image is catalogued for '{self.model}' — set serving.nim.image "
-                         "or choose a model NVIDIA publishes a NIM for")
-        if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
-            raise _Cross("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
-                         "vLLM and NIM download the weights themselves — use weightsSource: huggingface")
-        return self
-
-    @property
-    def architecture(self) -> catalog.ModelArchitecture:
-        if self.custom_model is not None:
-            c = self.custom_model
-            return catalog.ModelArchitecture(self.model, c.parameters, c.layers, c.hidden_size, c.attention_heads,
-                                             c.kv_heads, c.head_dim, c.native_dtype, c.max_context, gated=c.gated)
-        return catalog.MODELS[self.model]
-
-    @property
-    def shape(self) -> ServingShape:
-        return ServingShape(self.replicas, self.tensor_parallel_size, self.max_model_len,
-                            self.gpu_memory_utilization, self.dtype, self.quantization, self.vllm.kv_cache_dtype)
-
-
-class DevicePluginConfig(_Model):
+class DevicePluginConfig(ConfigModel):
     chart_version: str = Field(catalog.DEVICE_PLUGIN_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
     """nvidia-device-plugin Helm chart version."""
     mig_strategy: Literal["none", "single", "mixed"] = "none"
@@ -381,7 +194,7 @@ class DevicePluginConfig(_Model):
     """dcgm-exporter Helm chart version."""
 
 
-class CostConfig(_Model):
+class CostConfig(ConfigModel):
     spot_usd_per_hour: Optional[float] = Field(None, gt=0)
     """Expected spot price per GPU node-hour (used when capacityType is SPOT)."""
     capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0)
@@ -390,7 +203,7 @@ class CostConfig(_Model):
     """NVIDIA AI Enterprise licence per GPU-month for nim (source document: ~$4,500/month for 2 GPUs)."""
 
 
-class StackConfig(_Model):
+class StackConfig(ConfigModel):
     environment: Environment
     """Environment tier: sets defaults and which rules apply (forceDestroy and time-slicing only in dev)."""
     region: str = "us-east-1"
@@ -424,32 +237,32 @@ class StackConfig(_Model):
         names = [self.gpu_node_pool.name] + [p.name for p in self.extra_gpu_node_pools]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise _Cross("extraGpuNodePools", f"pool name '{dupes[0]}' is used twice — give every pool its own name")
+            raise RuleError("extraGpuNodePools", f"pool name '{dupes[0]}' is used twice — give every pool its own name")
         if self.serving.node_pool is not None and self.serving.node_pool not in names:
-            raise _Cross("serving.nodePool", f"'{self.serving.node_pool}' is not a configured pool — use one of "
+            raise RuleError("serving.nodePool", f"'{self.serving.node_pool}' is not a configured pool — use one of "
                          f"{', '.join(names)}")
         if self.cluster.create and not self.cluster.public_access_cidrs:
-            raise _Cross("cluster.publicAccessCidrs", "[] — a new cluster with a private-only endpoint cannot be "
+            raise RuleError("cluster.publicAccessCidrs", "[] — a new cluster with a private-only endpoint cannot be "
                          "reached by the same `pulumi up` that creates its VPC (every Kubernetes resource would "
                          "time out); list the CIDRs your deploy runner egresses from")
         if not self.cluster.create and not self.cluster.name:
-            raise _Cross("cluster.name", "is required when cluster.create is false (the existing cluster to adopt)")
+            raise RuleError("cluster.name", "is required when cluster.create is false (the existing cluster to adopt)")
         if not self.model_store.create and not self.model_store.bucket_name:
-            raise _Cross("modelStore.bucketName", "is required when modelStore.create is false")
+            raise RuleError("modelStore.bucketName", "is required when modelStore.create is false")
         if self.model_store.force_destroy and self.environment != Environment.DEV:
-            raise _Cross("modelStore.forceDestroy", f"true is only allowed in dev, not {self.environment} — "
+            raise RuleError("modelStore.forceDestroy", f"true is only allowed in dev, not {self.environment} — "
                          "empty the bucket by hand before destroying it")
         if self.device_plugin.time_slicing_replicas and self.environment != Environment.DEV:
-            raise _Cross("devicePlugin.timeSlicingReplicas", f"{self.device_plugin.time_slicing_replicas} is only "
+            raise RuleError("devicePlugin.timeSlicingReplicas", f"{self.device_plugin.time_slicing_replicas} is only "
                          f"allowed in dev (shared GPUs give no memory isolation), not {self.environment}")
         if self.environment == Environment.PROD and "0.0.0.0/0" in self.cluster.public_access_cidrs:
-            raise _Cross("cluster.publicAccessCidrs", "0.0.0.0/0 opens the prod API endpoint to the internet — "
+            raise RuleError("cluster.publicAccessCidrs", "0.0.0.0/0 opens the prod API endpoint to the internet — "
                          "list your VPN or CI egress CIDRs")
         pool = self.serving_pool
         if pool.ami_type.startswith("BOTTLEROCKET") and (
             self.device_plugin.time_slicing_replicas or self.device_plugin.mig_strategy != "none"
         ):
-            raise _Cross("devicePlugin.timeSlicingReplicas", "Bottlerocket NVIDIA pools run their bundled device "
+            raise RuleError("devicePlugin.timeSlicingReplicas", "Bottlerocket NVIDIA pools run their bundled device "
                          "plugin; configure sharing in Bottlerocket settings or use AL2023_x86_64_NVIDIA")
         return self
 
@@ -466,38 +279,8 @@ class StackConfig(_Model):
         return self.cluster.name or f"servingstack-{pulumi_stack_name()}"
 
 
-class _Cross(ValueError):
-    """Cross-field rule failure carrying its own key (relative to the model that raised it)."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-def _check_sizes(min_size: int, max_size: int, desired: int, where: Optional[str]) -> None:
-    if min_size > max_size:
-        raise _Cross("minSize", f"{min_size} is greater than maxSize {max_size} — minSize must be <= maxSize")
-    if not min_size <= desired <= max_size:
-        raise _Cross("desiredSize", f"{desired} is outside [minSize {min_size}, maxSize {max_size}]")
-
-
 def pulumi_stack_name() -> str:
     try:
         return pulumi.get_stack()
     except Exception:  # noqa: BLE001 - outside a Pulumi run (pure tests)
         return "local"
-
-
-# Loading, error formatting and secrets live in configload.py; re-exported so that
-# `components.config` stays the one import for config.
-from .configload import (  # noqa: E402,F401
-    TOP_LEVEL_KEYS,
-    fit_check,
-    load_stack_config,
-    parse_stack_config,
-    pod_resources,
-    raw_config_from_runtime,
-    require_secret,
-    secret_needed,
-)

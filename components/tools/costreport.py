@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .catalog import HOURS_PER_MONTH
-from .config import StackConfig
-from .estimate import estimate
+from ..config import StackConfig
+from ..config.estimate import estimate
+from ..planning.catalog import HOURS_PER_MONTH
 
 STACKS = ("vllm", "triton", "nim")
 

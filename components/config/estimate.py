@@ -1,13 +1,16 @@
-"""Pure: what a validated stack config occupies and costs (fit, nodes, monthly cost)."""
+"""What a validated stack config occupies and costs (fit, nodes, monthly cost)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import catalog
-from .catalog import HOURS_PER_MONTH
-from .config import StackConfig, fit_check
-from .sizing import FitReport, MonthlyCost, monthly_cost, serving_nodes
+from ..planning import catalog
+from ..planning.catalog import HOURS_PER_MONTH
+from ..planning.cost import MonthlyCost, monthly_cost
+from ..planning.resources import serving_nodes
+from ..planning.sizing import FitReport
+from .fit import fit_check
+from .models import StackConfig
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 for a pull request's job summary. Reads build/<stack>/plan.json and outputs.json, as written by
 `servingstack synth` / `servingstack check`; prints Markdown on stdout.
 
-    python -m components.prsummary build/dev build/prod ...
+    python -m servingstack.tools.prsummary build/dev build/prod ...
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def render(build_dirs: Sequence[Path]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("usage: python -m components.prsummary build/<stack> ...", file=sys.stderr)
+        print("usage: python -m servingstack.tools.prsummary build/<stack> ...", file=sys.stderr)
         return 2
     print(render([Path(a) for a in args]))
     return 0

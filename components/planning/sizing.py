@@ -1,5 +1,4 @@
-"""Pure plan-time sizing: does the model fit its GPUs, how much KV cache is left, how many nodes
-the serving pods occupy and what that costs per month.
+"""Pure plan-time sizing: does the model fit its GPUs, and how much KV cache is left.
 
 Nothing here imports Pulumi. The memory model follows vLLM V1's worker (vllm/v1/worker/gpu_worker.py):
 
@@ -19,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .catalog import BYTES_PER_PARAM, GIB, HOURS_PER_MONTH, GpuInstanceType, ModelArchitecture
+from .catalog import BYTES_PER_PARAM, GIB, GpuInstanceType, ModelArchitecture
 
 OVERHEAD_RESERVE_GIB = 4.0
 KV_BLOCK_TOKENS = 16
@@ -267,123 +266,3 @@ def _no_fit_fix(model: ModelArchitecture, instance: GpuInstanceType, shape: Serv
                 "(FP8/AWQ) described in serving.customModel")
     return ("use a quantized checkpoint (FP8/AWQ) described in serving.customModel; no catalogued instance "
             "type holds these weights on one node and multi-node serving is not supported")
-
-
-# ---- node count and cost ------------------------------------------------------------------
-
-
-def serving_nodes(replicas: int, gpus_per_replica: int, gpus_per_node: int, hard_spread: bool,
-                  desired_size: int = 0) -> int:
-    """GPU nodes the serving pods occupy: packed when the spread is soft, one replica per node when
-    hard, never fewer than the pool's desired size."""
-    if gpus_per_replica > gpus_per_node:
-        raise ValueError("a replica cannot span nodes")
-    if hard_spread:
-        needed = replicas
-    else:
-        needed = math.ceil(replicas / (gpus_per_node // gpus_per_replica))
-    return max(needed, desired_size)
-
-
-@dataclass(frozen=True)
-class MonthlyCost:
-    nodes: int
-    hourly_rate_usd: float
-    rate_source: str
-    """on-demand, spot (configured), capacity-block (configured)."""
-    gpu_compute_usd: float
-    license_usd: float
-    licensed_gpus: int
-
-    @property
-    def total_usd(self) -> float:
-        return self.gpu_compute_usd + self.license_usd
-
-    @property
-    def first_year_usd(self) -> float:
-        return self.total_usd * 12
-
-
-def monthly_cost(nodes: int, hourly_rate_usd: float, licensed_gpus: int = 0,
-                 license_usd_per_gpu_month: float = 0.0, rate_source: str = "on-demand") -> MonthlyCost:
-    """nodes x hourly rate x 730 h, plus a per-GPU monthly software licence (NIM)."""
-    return MonthlyCost(
-        nodes=nodes,
-        hourly_rate_usd=hourly_rate_usd,
-        rate_source=rate_source,
-        gpu_compute_usd=nodes * hourly_rate_usd * HOURS_PER_MONTH,
-        license_usd=licensed_gpus * license_usd_per_gpu_month,
-        licensed_gpus=licensed_gpus,
-    )
-
-
-# ---- probe budget ----------------------------------------------------------------------------
-
-#: Reference operators' start-up budgets for a 70B model: vLLM production-stack ~600 s, NVIDIA's
-#: NIM chart 40 s + 10 s x 180 = 1,840 s. Never give a large model less than that.
-MIN_STARTUP_SECONDS = 600
-MIN_STARTUP_SECONDS_LARGE = 1840
-LARGE_MODEL_WEIGHTS_GIB = 100.0
-#: Slowest weight path we plan for (Hugging Face download or S3 into a fresh node), GiB/s.
-PLANNED_LOAD_GIB_PER_SECOND = 0.2
-ENGINE_INIT_SECONDS = 300
-
-
-def startup_budget_seconds(weights_gib: float) -> int:
-    """Seconds a pod may take to become ready: weights at the planned throughput plus engine
-    initialisation (CUDA graphs, torch.compile), floored at the reference operators' budgets."""
-    floor = MIN_STARTUP_SECONDS_LARGE if weights_gib >= LARGE_MODEL_WEIGHTS_GIB else MIN_STARTUP_SECONDS
-    return max(floor, int(math.ceil(weights_gib / PLANNED_LOAD_GIB_PER_SECOND)) + ENGINE_INIT_SECONDS)
-
-
-def shm_size_gib(tensor_parallel_size: int) -> int:
-    """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB for one GPU, else
-    4 GiB per worker (production-stack uses 20 GiB for TP 8; vLLM's docs 2 GiB for TP 1)."""
-    return 2 if tensor_parallel_size == 1 else 4 * tensor_parallel_size
-
-
-# ---- what one serving pod asks of its node ---------------------------------------------------
-
-#: Host resources kept for the kubelet, system daemons and DaemonSets (device plugin, CNI, agents).
-NODE_RESERVED_CPU = 1.0
-NODE_ALLOCATABLE_MEMORY_FRACTION = 0.9
-NODE_RESERVED_MEMORY_GIB = 1.0
-#: Root/data volume space taken by the OS, container images (vLLM/Triton/NIM images are 10-20 GB) and logs.
-DISK_RESERVED_GIB = 40
-EPHEMERAL_HEADROOM_GIB = 10
-
-
-def model_cache_gib(weights_gib: float) -> int:
-    """Model cache volume: the weights plus 15% (tokenizer, config, compiled kernels) plus 20 GiB."""
-    return int(math.ceil(weights_gib * 1.15)) + 20
-
-
-def pod_ephemeral_gib(weights_gib: float) -> int:
-    """Ephemeral storage one serving pod requests: its model cache plus logs and scratch."""
-    return model_cache_gib(weights_gib) + EPHEMERAL_HEADROOM_GIB
-
-
-def allocatable_cpu(instance: GpuInstanceType) -> float:
-    return instance.vcpus - NODE_RESERVED_CPU
-
-
-def allocatable_memory_gib(instance: GpuInstanceType) -> float:
-    return instance.memory_mib / 1024 * NODE_ALLOCATABLE_MEMORY_FRACTION - NODE_RESERVED_MEMORY_GIB
-
-
-def default_cpu_per_gpu(instance: GpuInstanceType) -> float:
-    """8 cores per GPU where the instance has them (tokenization and HTTP), else its share."""
-    return float(min(8, max(1, int(allocatable_cpu(instance) // instance.gpus))))
-
-
-def default_memory_gib_per_gpu(instance: GpuInstanceType, tensor_parallel_size: int) -> int:
-    """96 GiB per GPU where the instance has it, else its share after /dev/shm."""
-    share = allocatable_memory_gib(instance) / instance.gpus - shm_size_gib(tensor_parallel_size) / tensor_parallel_size
-    return int(min(96, max(1, int(share))))
-
-
-def pods_per_node(replicas: int, gpus_per_replica: int, gpus_per_node: int, hard_spread: bool) -> int:
-    """Serving pods that can share one node."""
-    if hard_spread or replicas <= 1:
-        return 1
-    return max(1, min(replicas, gpus_per_node // gpus_per_replica))

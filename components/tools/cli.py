@@ -15,25 +15,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import yaml
+from .project import project_root, stacks_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-def project_root(start: Optional[Path] = None) -> Path:
-    here = (start or Path.cwd()).resolve()
-    for candidate in [here, *here.parents]:
-        if (candidate / "Pulumi.yaml").is_file():
-            return candidate
-    return here
-
-
-def stacks_dir(root: Path) -> Path:
-    try:
-        project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-    except OSError:
-        project = {}
-    return root / str(project.get("stackConfigDir", "stacks"))
 
 
 def resolve_stack(args: argparse.Namespace) -> tuple[Path, str]:
@@ -70,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
 
 def load_stack(path: Path, stack: str):
     """Parse and validate a stack file into (StackConfig, notices). Raises ConfigError / StackFileError."""
-    from .config import parse_stack_config
+    from ..config import parse_stack_config
     from .synth import engine_config, read_stack_file
 
     config, _, _ = engine_config(read_stack_file(path))
@@ -79,7 +63,8 @@ def load_stack(path: Path, stack: str):
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import emit_notices, read_stack_file, summary, synth_stack, write_outputs
+    from .output import summary, write_outputs
+    from .synth import emit_notices, read_stack_file, synth_stack
 
     path, stack = resolve_stack(args)
     result = synth_stack(read_stack_file(path), stack)
@@ -110,7 +95,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .config import ConfigError
+    from ..config import ConfigError
     from .synth import StackFileError
 
     args = parser().parse_args(argv)

@@ -1,6 +1,6 @@
 """`make scan`: checkov on the synthesized manifests, gated on check IDs, with reviewed waivers.
 
-    python -m components.scan --checkov .venv-checkov/bin/checkov --waivers policy/checkov-waivers.yaml \
+    python -m servingstack.tools.scan --checkov .venv-checkov/bin/checkov --waivers policy/checkov-waivers.yaml \
         build/prod/manifests build/dev/manifests ...
 
 checkov runs in its own virtualenv (its pins clash with pulumi's) as a subprocess, offline:
@@ -192,7 +192,7 @@ def report_lines(result: ScanResult) -> list[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m components.scan", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m servingstack.tools.scan", description=__doc__.split("\n")[0])
     p.add_argument("--checkov", required=True, help="the checkov executable (in its own virtualenv)")
     p.add_argument("--waivers", required=True, type=Path, help="waiver list (policy/checkov-waivers.yaml)")
     p.add_argument("directories", nargs="+", type=Path, help="manifests/ directories written by synth")

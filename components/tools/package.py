@@ -4,7 +4,7 @@ them from their type annotations.
 `provider/__main__.py` hosts these components with Pulumi's component-provider host, which is what
 `pulumi package add <repo>/provider@<tag>` runs. The tests build the same schema in-process (no
 Pulumi CLI) and compare it with the checked-in snapshot `tests/golden/schema.json`; after a
-deliberate API change regenerate it with `make schema` (`python -m components.package` prints it).
+deliberate API change regenerate it with `make schema` (`python -m servingstack.tools.package` prints it).
 
 Relies on `pulumi.provider.experimental` (an experimental SDK API; pyproject pins `pulumi<4`).
 """
@@ -40,9 +40,9 @@ def package_version() -> str:
 
 def hosted_components() -> list[type]:
     """The component classes, in COMPONENTS order."""
-    import components
+    import servingstack
 
-    return [getattr(components, name) for name in COMPONENTS]
+    return [getattr(servingstack, name) for name in COMPONENTS]
 
 
 # ---- docstrings of inherited fields ---------------------------------------------------------------
@@ -51,7 +51,7 @@ def declared_bases(typ: type) -> list[type]:
     """The classes a class's fields can be inherited from. For a TypedDict these are its declared
     TypedDict bases (Python 3.11 keeps them out of `__mro__`, so they are read from the source)."""
     if not typing.is_typeddict(typ):
-        return [c for c in typ.__mro__[1:] if c.__module__.startswith(f"{__package__}.")]
+        return [c for c in typ.__mro__[1:] if c.__module__.startswith(f"{PACKAGE_NAME}.")]
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(typ)))
     except (OSError, TypeError, SyntaxError):
@@ -129,6 +129,6 @@ def schema(components: Optional[list[type]] = None, version: Optional[str] = Non
 
 
 if __name__ == "__main__":
-    importlib.import_module("components")
+    importlib.import_module("servingstack")
     json.dump(schema(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

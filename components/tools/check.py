@@ -50,10 +50,10 @@ class Row:
 
 def policy_dir() -> Path:
     """policy/ next to the components package (editable install / checkout), else under the project root."""
-    here = Path(__file__).resolve().parent.parent / "policy"
+    here = Path(__file__).resolve().parents[2] / "policy"
     if (here / "policies.py").is_file():
         return here
-    from .cli import project_root
+    from .project import project_root
 
     return project_root() / "policy"
 
@@ -94,7 +94,7 @@ def schema_errors(doc: dict[str, Any], version: str) -> list[tuple[str, str]]:
     from kubernetes_validate import utils
     from referencing import Registry, Resource
 
-    from .config import REDACTED
+    from ..config import REDACTED
 
     try:
         used = kubernetes_validate.validate(doc, version, strict=True)
@@ -372,7 +372,8 @@ def format_table(rows: list[Row]) -> str:
 def check_rows(path: Path, stack: str, out_dir: Path) -> tuple[list[Row], Any, Any]:
     """Synthesize (writing out_dir as `synth` does) and return (rows, StackConfig, SynthResult).
     Raises ConfigError / StackFileError for a bad stack file."""
-    from .synth import emit_notices, read_stack_file, synth_stack, write_outputs
+    from .output import write_outputs
+    from .synth import emit_notices, read_stack_file, synth_stack
 
     result = synth_stack(read_stack_file(path), stack)
     cfg = result.config

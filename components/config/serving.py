@@ -1,0 +1,167 @@
+"""The serving part of the stack config: the engine-neutral settings and each stack's own."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from ..planning import catalog
+from ..planning.sizing import ServingShape
+from .errors import RuleError
+from .fields import DNS_LABEL, IMAGE, ConfigModel
+
+
+class ServingStackKind(str, Enum):
+    VLLM = "vllm"
+    TRITON = "triton"
+    NIM = "nim"
+
+
+class VllmConfig(ConfigModel):
+    image: Optional[str] = Field(None, pattern=IMAGE)
+    """Defaults to the pinned vllm/vllm-openai release."""
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
+    """vLLM --kv-cache-dtype (fp8 halves KV memory; check accuracy)."""
+    load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
+    """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
+    speculative_model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^\[ngram\]$")
+    """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
+    num_speculative_tokens: Optional[int] = Field(None, ge=1, le=16)
+    """Tokens the draft proposes per step (with speculativeModel)."""
+    enable_chunked_prefill: Optional[bool] = None
+    """Force chunked prefill on or off; unset keeps vLLM's default."""
+    extra_args: list[str] = Field(default_factory=list)
+    """Passed through after the generated flags."""
+
+    @model_validator(mode="after")
+    def _spec(self) -> "VllmConfig":
+        if (self.speculative_model is None) != (self.num_speculative_tokens is None):
+            raise RuleError("numSpeculativeTokens", "speculativeModel and numSpeculativeTokens must be set together")
+        return self
+
+
+class TritonConfig(ConfigModel):
+    image: Optional[str] = Field(None, pattern=IMAGE)
+    """Defaults to the pinned tritonserver <yy.mm>-vllm-python-py3 release (24.08)."""
+    model_name: str = Field("llm", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
+    repository_poll_seconds: int = Field(30, ge=5, le=3600)
+    """Triton --repository-poll-secs (poll model control mode)."""
+
+
+class NimConfig(ConfigModel):
+    image: Optional[str] = Field(None, pattern=IMAGE)
+    """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
+    model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM pick one for the GPUs."""
+
+
+class CustomModelConfig(ConfigModel):
+    """Architecture of a model that is not in the catalog (numbers from its config.json)."""
+
+    parameters: float = Field(gt=1e6, le=5e12)
+    """Total parameter count, e.g. 7.25e9."""
+    layers: int = Field(ge=1, le=1000)
+    """num_hidden_layers."""
+    hidden_size: int = Field(ge=64)
+    """hidden_size."""
+    attention_heads: int = Field(ge=1)
+    """num_attention_heads (tensorParallelSize must divide it)."""
+    kv_heads: int = Field(ge=1)
+    """num_key_value_heads."""
+    head_dim: int = Field(ge=16, le=1024)
+    """head_dim (hidden_size / attention heads for most models)."""
+    native_dtype: Literal["bf16", "fp16", "fp8", "int4"] = "bf16"
+    """Dtype of the checkpoint's weights."""
+    max_context: int = Field(131072, ge=512)
+    """max_position_embeddings."""
+    gated: bool = True
+    """Whether Hugging Face requires an accepted licence, and so servingstack:hfToken, to download it."""
+
+
+class ServingConfig(ConfigModel):
+    stack: ServingStackKind = ServingStackKind.VLLM
+    """The serving stack; switching it changes only serving resources."""
+    namespace: str = Field("llm-serving", pattern=DNS_LABEL)
+    """Namespace of the serving objects (created, Pod Security 'restricted')."""
+    model: str = Field("meta-llama/Llama-3.1-70B-Instruct", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    """Hugging Face model id; must be in the catalog or described in customModel."""
+    custom_model: Optional[CustomModelConfig] = None
+    """Architecture of a model outside the catalog (numbers from its config.json)."""
+    served_model_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,128}$")
+    """Model name clients send (default: the model id)."""
+    service_name: str = Field("llm", pattern=DNS_LABEL)
+    """Name of the in-cluster Service, the same for all three stacks."""
+    node_pool: Optional[str] = None
+    """Name of the GPU pool to run on (default: the primary gpuNodePool)."""
+    replicas: int = Field(2, ge=0, le=64)
+    """Pod replicas (>= 2 adds a PodDisruptionBudget and topology spread)."""
+    tensor_parallel_size: int = Field(2, ge=1, le=8)
+    """GPUs per replica (request = limit); must divide the attention heads and fit one node."""
+    max_model_len: int = Field(8192, ge=256, le=1048576)
+    """Maximum tokens per sequence (prompt + output); one must fit in the KV cache."""
+    gpu_memory_utilization: float = Field(0.92, gt=0.1, le=0.98)
+    """Fraction of each GPU's memory the engine may use."""
+    max_num_seqs: int = Field(64, ge=1, le=4096)
+    """Maximum sequences batched at once."""
+    enable_prefix_caching: bool = True
+    """Reuse KV cache across requests sharing a prefix."""
+    dtype: Literal["auto", "bfloat16", "float16", "half", "float32"] = "auto"
+    """Compute dtype (auto = the checkpoint's)."""
+    quantization: Optional[Literal["awq", "gptq", "fp8"]] = None
+    """awq/gptq (int4 checkpoints) or fp8 (FP8 checkpoint, or online FP8 of a 16-bit one)."""
+    weights_source: Literal["huggingface", "s3"] = "huggingface"
+    """Where weights come from: Hugging Face (hfToken for gated models) or the model store (s3, vLLM only, Run:ai streamer)."""
+    spread: Literal["soft", "hard"] = "soft"
+    """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
+    allowed_namespaces: list[str] = Field(default_factory=list)
+    """Namespaces (besides the serving one) whose pods may reach port 8000."""
+    cpu_per_gpu: Optional[float] = Field(None, gt=0, le=64)
+    """CPU cores requested and limited per GPU (default: 8, or the instance's share when smaller)."""
+    memory_gib_per_gpu: Optional[int] = Field(None, ge=1, le=2048)
+    """Memory (GiB) requested and limited per GPU, before /dev/shm (default: 96, or the instance's share)."""
+    startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
+    """Start-up probe budget; defaults to one derived from the model's weight size."""
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    """vLLM-only settings (kept, validated and unused when another stack is active)."""
+    triton: TritonConfig = Field(default_factory=TritonConfig)
+    """Triton-only settings."""
+    nim: NimConfig = Field(default_factory=NimConfig)
+    """NIM-only settings."""
+
+    @field_validator("allowed_namespaces")
+    @classmethod
+    def _namespaces(cls, v: list[str]) -> list[str]:
+        for ns in v:
+            if not re.match(DNS_LABEL, ns):
+                raise ValueError(f"'{ns}' is not a namespace name (lowercase letters, digits, '-')")
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ServingConfig":
+        if self.model not in catalog.MODELS and self.custom_model is None:
+            raise RuleError("model", f"'{self.model}' is not in the model catalog and has no customModel "
+                         f"description — use one of {', '.join(catalog.MODELS)} or add serving.customModel")
+        if self.stack == ServingStackKind.NIM and self.nim.image is None and catalog.nim_image_for(self.model) is None:
+            raise RuleError("nim.image", f"no NIM image is catalogued for '{self.model}' — set serving.nim.image "
+                         "or choose a model NVIDIA publishes a NIM for")
+        if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
+            raise RuleError("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
+                         "vLLM and NIM download the weights themselves — use weightsSource: huggingface")
+        return self
+
+    @property
+    def architecture(self) -> catalog.ModelArchitecture:
+        if self.custom_model is not None:
+            c = self.custom_model
+            return catalog.ModelArchitecture(self.model, c.parameters, c.layers, c.hidden_size, c.attention_heads,
+                                             c.kv_heads, c.head_dim, c.native_dtype, c.max_context, gated=c.gated)
+        return catalog.MODELS[self.model]
+
+    @property
+    def shape(self) -> ServingShape:
+        return ServingShape(self.replicas, self.tensor_parallel_size, self.max_model_len,
+                            self.gpu_memory_utilization, self.dtype, self.quantization, self.vllm.kv_cache_dtype)

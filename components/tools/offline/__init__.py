@@ -1,0 +1,1 @@
+"""The offline runtime: Pulumi's mock runtime with a recorder, and the answers it gives invokes."""

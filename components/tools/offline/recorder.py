@@ -1,0 +1,197 @@
+"""The offline runtime: run a Pulumi program in-process under Pulumi's mock runtime and record every
+registered resource (type, name, inputs, URN, parent, provider, dependencies, options).
+
+Secret Outputs are recorded as the redaction marker; `keep_secrets=True` (tests only; the CLI never
+sets it) records secret values unwrapped instead, so a test can check what a Secret would really
+carry. Never write such a result out. Invokes are answered by offline/fakes.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ...config import REDACTED, StackConfig
+from .fakes import fake_invoke, fake_outputs
+
+
+@dataclass
+class RecordedResource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    provider: str = ""
+    urn: str = ""
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    """URNs this registration waits for (explicit depends_on and the resources its inputs come from)."""
+    timeouts: dict[str, str] = field(default_factory=dict)
+    """Custom create/update/delete timeouts, e.g. {"create": "62m"}."""
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return (self.type.startswith("kubernetes:") and self.custom and "apiVersion" in self.inputs
+                and "kind" in self.inputs)
+
+
+@dataclass
+class SynthResult:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+    config: Optional[StackConfig] = None
+    """The validated stack config (set by synth_stack)."""
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: Optional[str] = None) -> RecordedResource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return [normalize(r.inputs) for r in self.resources if r.is_kubernetes_object]
+
+    def manifest(self, kind: str, name: Optional[str] = None) -> dict[str, Any]:
+        found = [m for m in self.manifests() if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
+        if len(found) != 1:
+            raise LookupError(f"expected one {kind} {name or ''}, found {len(found)}")
+        return found[0]
+
+
+def _mocks_base():
+    import pulumi
+
+    return pulumi.runtime.Mocks
+
+
+class Recorder(_mocks_base()):  # type: ignore[misc]
+    """Mocks that echo inputs back (plus fake computed outputs) and record every registration."""
+
+    def __init__(self, region: str, secret_values: tuple[str, ...] = (), keep_secrets: bool = False):
+        self.region = region
+        self.resources: list[RecordedResource] = []
+        self.secret_values = tuple(v for v in secret_values if v and v != REDACTED)
+        self.keep_secrets = keep_secrets  # tests only: record secret values unwrapped, scrub nothing
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def new_resource(self, args):  # noqa: ANN001 - pulumi.runtime.MockResourceArgs
+        inputs = dict(args.inputs)
+        record = RecordedResource(type=args.typ, name=args.name, inputs=self.redact(inputs), custom=bool(args.custom),
+                                  provider=args.provider or "", parent=getattr(self._local, "parent", ""))
+        with self._lock:
+            self.resources.append(record)
+        self._local.record = record
+        outputs = {**fake_outputs(args.typ, args.name, inputs, self.region), **inputs}
+        return f"{args.name}-id", outputs
+
+    def call(self, args):  # noqa: ANN001 - pulumi.runtime.MockCallArgs
+        return fake_invoke(args.token, dict(args.args), self.region)
+
+    def redact(self, value: Any) -> Any:
+        from pulumi.runtime import rpc
+
+        if rpc.is_rpc_secret(value):
+            if self.keep_secrets:
+                return self.redact(rpc.unwrap_rpc_secret(value))
+            return _redact_leaves(rpc.unwrap_rpc_secret(value))
+        if isinstance(value, dict):
+            return {k: self.redact(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact(v) for v in value]
+        if isinstance(value, str):
+            return value if self.keep_secrets else scrub(value, self.secret_values)
+        return value
+
+
+def _redact_leaves(value: Any) -> Any:
+    """Keep a secret's shape (a Secret's stringData stays a map), replace every value."""
+    if isinstance(value, dict):
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_leaves(v) for v in value]
+    return REDACTED
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace secret values, and their base64 forms, by the redaction marker."""
+    for secret in secrets:
+        forms = {secret, base64.b64encode(secret.encode()).decode()}
+        forms |= {base64.b64encode(f"$oauthtoken:{secret}".encode()).decode()}
+        for form in forms:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def _monitor_class():
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        """Adds what MockResourceArgs lacks: each registration's URN and parent."""
+
+        def RegisterResource(self, request):  # noqa: N802, ANN001
+            recorder: Recorder = self.mocks
+            recorder._local.parent = request.parent
+            recorder._local.record = None
+            response = super().RegisterResource(request)
+            if recorder._local.record is not None:
+                recorder._local.record.urn = response.urn
+                recorder._local.record.dependencies = sorted(request.dependencies)
+                t = request.customTimeouts
+                recorder._local.record.timeouts = {k: v for k, v in (("create", t.create), ("update", t.update),
+                                                                     ("delete", t.delete)) if v}
+            return response
+
+    return RecordingMonitor
+
+
+def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], secret_keys: list[str],
+                stack: str, region: str, secret_values: tuple[str, ...] = (),
+                keep_secrets: bool = False) -> SynthResult:
+    """Run `program` under the recording mocks with `config` and return what it registered and
+    its outputs (secret outputs redacted unless `keep_secrets`, tests only). Exceptions from the
+    program propagate."""
+    import pulumi
+
+    from pulumi.runtime import settings
+
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    recorder = Recorder(region, secret_values, keep_secrets=keep_secrets)
+    settings.ROOT.set(None)  # a fresh root Stack per run, so URNs and parents name this stack
+    pulumi.runtime.set_mocks(recorder, project="servingstack", stack=stack, preview=False,
+                             monitor=_monitor_class()(recorder))
+    outputs: dict[str, Any] = {}
+
+    def body() -> Any:
+        result = program()
+
+        async def resolve() -> None:
+            for key, value in result.items():
+                out = pulumi.Output.from_input(value)
+                resolved = await out.future()
+                secret = await out.is_secret() and not recorder.keep_secrets
+                outputs[key] = REDACTED if secret else recorder.redact(normalize(resolved))
+
+        return resolve()
+
+    # pulumi.runtime.test runs the body and waits for every outstanding registration.
+    pulumi.runtime.test(body)()
+    return SynthResult(stack=stack, resources=recorder.resources, outputs=outputs)
+
+
+def normalize(value: Any) -> Any:
+    """Integers back from the mock's floats (protobuf Struct numbers are doubles)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    return value

@@ -1,0 +1,83 @@
+"""Writing a synthesized stack: manifests/, plan.json, outputs.json, and the summary synth prints."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .offline.recorder import RecordedResource, SynthResult, normalize
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def ordered_manifest(m: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind, metadata first, as people write manifests."""
+    head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
+    return {**head, **{k: v for k, v in m.items() if k not in head}}
+
+
+def manifest_filename(m: dict[str, Any]) -> str:
+    meta = m.get("metadata") or {}
+    parts = [m["kind"].lower(), meta.get("namespace") or "cluster", meta.get("name") or "unnamed"]
+    return "-".join(re.sub(r"[^a-z0-9.-]+", "-", p.lower()) for p in parts) + ".yaml"
+
+
+def helm_release_doc(r: RecordedResource) -> dict[str, Any]:
+    i = normalize(r.inputs)
+    return {"helmRelease": {"name": i.get("name", r.name), "chart": i.get("chart"),
+                            "repo": (i.get("repositoryOpts") or {}).get("repo"), "version": i.get("version"),
+                            "namespace": i.get("namespace"), "values": i.get("values") or {}}}
+
+
+def write_outputs(result: SynthResult, out_dir: Path) -> None:
+    """Write manifests/, plan.json and outputs.json into out_dir (replacing earlier results)."""
+    manifests_dir = out_dir / "manifests"
+    manifests_dir.mkdir(parents=True, exist_ok=True)
+    for old in manifests_dir.glob("*.yaml"):
+        old.unlink()
+    for m in result.manifests():
+        (manifests_dir / manifest_filename(m)).write_text(yaml.safe_dump(_jsonable(ordered_manifest(m)),
+                                                                         sort_keys=False))
+    for r in result.of_type("kubernetes:helm.sh/v3:Release"):
+        doc = helm_release_doc(r)
+        fname = f"helmrelease-{doc['helmRelease']['namespace']}-{doc['helmRelease']['name']}.yaml"
+        (manifests_dir / fname).write_text(yaml.safe_dump(_jsonable(doc), sort_keys=False))
+    plan = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
+             "custom": r.custom, "dependsOn": r.dependencies, "inputs": _jsonable(normalize(r.inputs))}
+            for r in result.resources]
+    (out_dir / "plan.json").write_text(json.dumps({"stack": result.stack, "resources": plan}, indent=2) + "\n")
+    (out_dir / "outputs.json").write_text(json.dumps(_jsonable(result.outputs), indent=2, sort_keys=True) + "\n")
+
+
+def summary(result: SynthResult) -> str:
+    counts: dict[str, int] = {}
+    for r in result.resources:
+        counts[r.type] = counts.get(r.type, 0) + 1
+    o = result.outputs
+    gpu = o.get("gpuSummary", {})
+    cost = o.get("monthlyCostBreakdown", {})
+    lines = [
+        f"stack {result.stack}: {len(result.resources)} resources",
+        *[f"  {n:3d}  {t}" for t, n in sorted(counts.items())],
+        f"serving:   {o.get('servingStack')} {o.get('model')}",
+        f"gpus:      {gpu.get('gpusPerReplica')} per replica x {gpu.get('replicas')} replicas on "
+        f"{gpu.get('gpuNodes')} x {gpu.get('instanceType')}",
+        f"kv cache:  {o.get('kvCacheTokens')} tokens per replica, {o.get('maxConcurrentSequences')} "
+        f"full-length sequences",
+        f"cost:      ${o.get('monthlyCostUsd', 0):,.2f}/month (GPU ${cost.get('gpuComputeUsd', 0):,.2f} + licence "
+        f"${cost.get('softwareLicenseUsd', 0):,.2f}; {cost.get('rateSource')})",
+        f"endpoint:  {o.get('endpoint')}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Offline synthesis: run the real program in-process under Pulumi's mock runtime and record every
+registered resource (offline/recorder.py). The same recorder backs the tests (tests/conftest.py).
+
+No cloud credentials, Pulumi CLI or kubeconfig are needed: invokes (availability zones, caller
+identity, an adopted cluster) get obviously fake placeholder answers, and secret config values,
+which synth cannot decrypt, are replaced by a redaction marker.
+
+`keep_secrets=True` (tests only; the CLI never sets it) records secret values unwrapped instead of
+redacted, so a test can check what a Secret would really carry. Never write such a result out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+from ..config import NAMESPACE, REDACTED, parse_stack_config, secret_needed
+from .offline.recorder import SynthResult, run_program
+
+
+class StackFileError(ValueError):
+    pass
+
+
+def stack_name_for(path: Path) -> str:
+    m = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
+    return m.group(1) if m else path.stem
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` map of a Pulumi stack file."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise StackFileError(f"{path}: cannot read stack file: {str(exc).splitlines()[0]}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        raise StackFileError(f"{path}: a stack file is a YAML map with a `config:` map")
+    return dict(doc.get("config") or {})
+
+
+def engine_config(stack_config: dict[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Stack-file values as the engine hands them to a program (strings; objects as JSON), with
+    `secure:` values replaced by the redaction marker. Returns (config, secret keys, secure keys)."""
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    secure: list[str] = []
+    for key, value in stack_config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = REDACTED
+            secret_keys.append(key)
+            secure.append(key)
+        elif isinstance(value, str):
+            config[key] = value
+        else:
+            config[key] = json.dumps(value)
+    return config, secret_keys, secure
+
+
+def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Callable[[], dict[str, Any]]] = None,
+                secrets: Optional[dict[str, str]] = None, keep_secrets: bool = False) -> SynthResult:
+    """Validate and synthesize one stack's config. `secrets` (tests only) plays the engine's role of
+    handing the program decrypted secret values; they never reach the result in plaintext unless
+    `keep_secrets` (tests only) asks for secret values unwrapped.
+    Raises ConfigError for config mistakes (before anything is registered)."""
+    from ..program import build
+
+    config, secret_keys, secure = engine_config(stack_config)
+    notices: list[str] = []
+    for key in secure:
+        notices.append(f"notice: {key} is a `secure:` value synth cannot decrypt; using the placeholder {REDACTED}")
+    for key, value in (secrets or {}).items():
+        config[f"{NAMESPACE}:{key}"] = value
+        secret_keys.append(f"{NAMESPACE}:{key}")
+    # The program prints config notices itself (servingstack.config.load_stack_config).
+    cfg = parse_stack_config(config, notices=[])
+    for key, needed in secret_needed(cfg).items():
+        full = f"{NAMESPACE}:{key}"
+        if needed and full not in config:
+            config[full] = REDACTED
+            secret_keys.append(full)
+            notices.append(f"notice: {full} is not set; synth uses the placeholder {REDACTED} (under the engine this "
+                           f"is an error: run `pulumi config set --secret {full} <value>`)")
+    result = run_program(program or build, config, secret_keys, stack, cfg.region,
+                         tuple((secrets or {}).values()), keep_secrets=keep_secrets)
+    result.notices = notices
+    result.config = cfg
+    return result
+
+
+def emit_notices(notices: list[str]) -> None:
+    for n in notices:
+        print(n, file=sys.stderr)
