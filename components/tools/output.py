@@ -54,11 +54,22 @@ def write_outputs(result: SynthResult, out_dir: Path) -> None:
         doc = helm_release_doc(r)
         fname = f"helmrelease-{doc['helmRelease']['namespace']}-{doc['helmRelease']['name']}.yaml"
         (manifests_dir / fname).write_text(yaml.safe_dump(_jsonable(doc), sort_keys=False))
-    plan = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
-             "custom": r.custom, "dependsOn": r.dependencies, "inputs": _jsonable(normalize(r.inputs))}
-            for r in result.resources]
-    (out_dir / "plan.json").write_text(json.dumps({"stack": result.stack, "resources": plan}, indent=2) + "\n")
+    (out_dir / "plan.json").write_text(plan_json(result))
     (out_dir / "outputs.json").write_text(json.dumps(_jsonable(result.outputs), indent=2, sort_keys=True) + "\n")
+
+
+def plan_document(result: SynthResult) -> dict[str, Any]:
+    """Every registered resource with its inputs and options, sorted by URN."""
+    resources = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
+                  "custom": r.custom, "dependsOn": r.dependencies, "options": _jsonable(r.options),
+                  "inputs": _jsonable(normalize(r.inputs))}
+                 for r in sorted(result.resources, key=lambda r: r.urn)]
+    return {"stack": result.stack, "resources": resources}
+
+
+def plan_json(result: SynthResult) -> str:
+    """plan.json's text: the same bytes for the same inputs (resources by URN, keys sorted)."""
+    return json.dumps(plan_document(result), indent=2, sort_keys=True) + "\n"
 
 
 def summary(result: SynthResult) -> str:

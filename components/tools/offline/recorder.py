@@ -30,6 +30,11 @@ class RecordedResource:
     """URNs this registration waits for (explicit depends_on and the resources its inputs come from)."""
     timeouts: dict[str, str] = field(default_factory=dict)
     """Custom create/update/delete timeouts, e.g. {"create": "62m"}."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The resource options that matter to a real run, as the engine receives them: protect,
+    retainOnDelete, ignoreChanges, deleteBeforeReplace, replaceOnChanges, deletedWith,
+    additionalSecretOutputs, customTimeouts, and aliases (resolved to URNs as the engine resolves
+    alias specs, parents' aliases included). Only options that are set appear."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -82,6 +87,10 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
         self._local = threading.local()
         self._lock = threading.Lock()
 
+    def by_urn(self, urn: str) -> Optional[RecordedResource]:
+        with self._lock:
+            return next((r for r in self.resources if r.urn == urn), None) if urn else None
+
     def new_resource(self, args):  # noqa: ANN001 - pulumi.runtime.MockResourceArgs
         inputs = dict(args.inputs)
         record = RecordedResource(type=args.typ, name=args.name, inputs=self.redact(inputs), custom=bool(args.custom),
@@ -130,24 +139,80 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """A URN as the Pulumi engine makes it (resource.NewURN): the parent's whole qualified type
+    chain, then this type; nothing for the root Stack. (The SDK's MockMonitor keeps only the
+    parent's last type, so two resources could share a mock URN and not a real one.)"""
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != "pulumi:pulumi:Stack":
+            type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 def _monitor_class():
     from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_project, get_stack
 
     class RecordingMonitor(MockMonitor):
-        """Adds what MockResourceArgs lacks: each registration's URN and parent."""
+        """Adds what MockResourceArgs lacks: each registration's URN, parent, dependencies and
+        options, with URNs and aliases computed as the engine computes them."""
+
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            return engine_urn(get_stack(), get_project(), parent, type_, name)
 
         def RegisterResource(self, request):  # noqa: N802, ANN001
             recorder: Recorder = self.mocks
             recorder._local.parent = request.parent
             recorder._local.record = None
             response = super().RegisterResource(request)
-            if recorder._local.record is not None:
-                recorder._local.record.urn = response.urn
-                recorder._local.record.dependencies = sorted(request.dependencies)
+            record = recorder._local.record
+            if record is not None:
+                record.urn = response.urn
+                record.dependencies = sorted(request.dependencies)
                 t = request.customTimeouts
-                recorder._local.record.timeouts = {k: v for k, v in (("create", t.create), ("update", t.update),
-                                                                     ("delete", t.delete)) if v}
+                record.timeouts = {k: v for k, v in (("create", t.create), ("update", t.update),
+                                                     ("delete", t.delete)) if v}
+                record.options = self._options(request, record, recorder)
             return response
+
+        def _options(self, request, record: RecordedResource, recorder: "Recorder") -> dict[str, Any]:  # noqa: ANN001
+            options: dict[str, Any] = {
+                "protect": bool(request.protect),
+                "retainOnDelete": bool(request.retainOnDelete),
+                "ignoreChanges": sorted(request.ignoreChanges),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "replaceOnChanges": sorted(request.replaceOnChanges),
+                "deletedWith": request.deletedWith,
+                "additionalSecretOutputs": sorted(set(request.additionalSecretOutputs)),
+                "customTimeouts": dict(record.timeouts),
+                "aliases": self._aliases(request, record, recorder),
+            }
+            return {k: v for k, v in options.items() if v}
+
+        def _aliases(self, request, record: RecordedResource, recorder: "Recorder") -> list[str]:  # noqa: ANN001
+            """Alias URNs as the engine derives them from the SDK's alias specs, plus the aliases a
+            child inherits from its parent's aliases (the engine's inheritedChildAlias: the child
+            under each parent alias, its name's parent-name prefix replaced by the alias's name)."""
+            stack, project = get_stack(), get_project()
+            found: list[str] = list(request.aliasURNs)
+            for alias in request.aliases:
+                if alias.urn:
+                    found.append(alias.urn)
+                    continue
+                spec = alias.spec
+                parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+                found.append(engine_urn(spec.stack or stack, spec.project or project, parent,
+                                        spec.type or request.type, spec.name or request.name))
+            parent_record = recorder.by_urn(request.parent)
+            if parent_record is not None:
+                parent_name = parent_record.name
+                for parent_alias in parent_record.options.get("aliases", []):
+                    alias_name = parent_alias.rsplit("::", 1)[-1]
+                    name = (alias_name + request.name[len(parent_name):]
+                            if request.name.startswith(parent_name) else request.name)
+                    found.append(engine_urn(stack, project, parent_alias, request.type, name))
+            return sorted(set(found) - {record.urn})
 
     return RecordingMonitor
 
@@ -183,7 +248,9 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
 
     # pulumi.runtime.test runs the body and waits for every outstanding registration.
     pulumi.runtime.test(body)()
-    return SynthResult(stack=stack, resources=recorder.resources, outputs=outputs)
+    # Registration order depends on thread scheduling: sort by URN so results are deterministic.
+    resources = sorted(recorder.resources, key=lambda r: r.urn)
+    return SynthResult(stack=stack, resources=resources, outputs=outputs)
 
 
 def normalize(value: Any) -> Any:
