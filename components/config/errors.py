@@ -7,7 +7,7 @@ A ConfigError is one line: the full key path, the bad value and the fix. It deri
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 import pulumi
 
@@ -42,3 +42,13 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' — did you mean X?' for the closest candidate (case-insensitive), or '' when none is close.
+    The one suggestion helper for stack-file keys, namespaces and component arguments alike."""
+    import difflib
+
+    options = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.75)
+    return f" — did you mean {options[close[0]]!r}?" if close else ""
