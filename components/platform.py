@@ -13,7 +13,7 @@ from .aws.cluster import EksCluster
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
-from .config.estimate import estimate
+from .config.estimate import estimate, performance_output, true_cost_output
 from .config.fields import snake_case
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
@@ -97,7 +97,11 @@ class ServingPlatform(Component):
     device_plugin: pulumi.Output[str]
     """What the NVIDIA device plugin component installed, or why nothing."""
     gpu_summary: pulumi.Output[dict[str, Any]]
-    """instanceType, gpusPerReplica, replicas, gpuNodes, gpuMemoryGibPerGpu."""
+    """instanceType, gpusPerReplica, replicas, gpuNodes, gpuMemoryGibPerGpu, gpusPaid, gpusUsed, idleGpus."""
+    performance: pulumi.Output[dict[str, Any]]
+    """Plan-time performance estimate at servingstack:workload: workload, itlFloorMs, itlExpectedMs,
+    ttftExpectedMs, outputTokensPerSecond, totalTokensPerSecond, kvConcurrency, usdPerMillionOutputTokens
+    (per replica), environment (the same for all replicas) and warnings."""
     kv_cache_tokens: pulumi.Output[int]
     """Estimated KV-cache capacity per replica, tokens."""
     max_concurrent_sequences: pulumi.Output[int]
@@ -105,7 +109,9 @@ class ServingPlatform(Component):
     monthly_cost_usd: pulumi.Output[float]
     """Estimated monthly cost of the GPU nodes (and NIM licences), USD."""
     monthly_cost_breakdown: pulumi.Output[dict[str, Any]]
-    """gpuComputeUsd, softwareLicenseUsd, nodes, hourlyRateUsd, rateSource, excludes."""
+    """gpuComputeUsd, softwareLicenseUsd, nodes, hourlyRateUsd, rateSource, extraGpuPoolsUsd, fixed (EKS
+    control plane, NAT, system nodes, volumes, model storage with rates and dates), environmentUsd,
+    idleGpuUsd, packed, setupHours, firstYearUsd, excludes."""
 
     def __init__(self, name: str, args: ServingPlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Fail before building: secrets the stack needs are checked before the first registration.
@@ -249,7 +255,10 @@ class ServingPlatform(Component):
                 "instanceType": cfg.serving_pool.instance_type, "gpusPerReplica": plan.gpus_per_replica,
                 "replicas": s.replicas, "gpuNodes": plan.gpu_nodes,
                 "gpuMemoryGibPerGpu": cfg.serving_pool.instance.gpu_memory_gib,
+                "gpusPaid": plan.gpu_use.gpus_paid, "gpusUsed": plan.gpu_use.gpus_used,
+                "idleGpus": plan.gpu_use.idle_gpus,
             },
+            "performance": performance_output(plan, cfg),
             "kvCacheTokens": plan.fit.kv_cache_tokens,
             "maxConcurrentSequences": plan.fit.max_concurrent_sequences,
             "monthlyCostUsd": round(cost.total_usd, 2),
@@ -257,8 +266,9 @@ class ServingPlatform(Component):
                 "gpuComputeUsd": round(cost.gpu_compute_usd, 2), "softwareLicenseUsd": round(cost.license_usd, 2),
                 "nodes": cost.nodes, "hourlyRateUsd": cost.hourly_rate_usd, "rateSource": cost.rate_source,
                 "extraGpuPoolsUsd": round(plan.extra_pools_usd, 2),
-                "excludes": "extra GPU pools (priced in extraGpuPoolsUsd), EKS control plane, system nodes, NAT, "
-                            "storage and data transfer",
+                **true_cost_output(plan),
+                "excludes": "monthlyCostUsd is the serving pool and licences only; environmentUsd adds extra GPU "
+                            "pools and the fixed lines; data transfer and NAT per-GB processing are not priced",
             },
         }
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}

@@ -14,10 +14,11 @@ from typing import Literal, Optional
 import pulumi
 from pydantic import Field, field_validator, model_validator
 
-from ..planning import catalog
+from ..planning import catalog, prices
 from .errors import RuleError
 from .fields import DNS_LABEL, K8S_VERSION, ConfigModel, check_cidr, check_sizes
 from .serving import ServingConfig
+from .workload import WorkloadConfig
 
 
 class Environment(str, Enum):
@@ -194,13 +195,44 @@ class DevicePluginConfig(ConfigModel):
     """dcgm-exporter Helm chart version."""
 
 
+class SetupHoursConfig(ConfigModel):
+    vllm: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["vllm"], ge=0)
+    """Engineering hours to set up the vLLM stack (source document: 40 h)."""
+    triton: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["triton"], ge=0)
+    """Engineering hours to set up the Triton stack (source document: 60 h)."""
+    nim: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["nim"], ge=0)
+    """Engineering hours to set up the NIM stack (source document: 4 h)."""
+
+
 class CostConfig(ConfigModel):
     spot_usd_per_hour: Optional[float] = Field(None, gt=0)
     """Expected spot price per GPU node-hour (used when capacityType is SPOT)."""
     capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0)
     """Capacity block price per GPU node-hour (used when capacityType is CAPACITY_BLOCK)."""
-    nim_license_usd_per_gpu_month: float = Field(catalog.NIM_LICENSE_USD_PER_GPU_MONTH, ge=0)
-    """NVIDIA AI Enterprise licence per GPU-month for nim (source document: ~$4,500/month for 2 GPUs)."""
+    nim_license_usd_per_gpu_year: float = Field(prices.NIM_LICENSE_USD_PER_GPU_YEAR, ge=0)
+    """NVIDIA AI Enterprise licence per GPU-year for nim: NVIDIA's list price, $4,500 (2023-11; about $1 per
+    GPU-hour in cloud marketplaces). The source document's ~$4,500/month for 2 GPUs is 6x that."""
+    nim_license_usd_per_gpu_month: Optional[float] = Field(None, ge=0)
+    """Earlier name of the licence rate, per GPU-month; still honoured (x12) when set. Set only one of the two."""
+    engineering_usd_per_hour: float = Field(prices.DEFAULT_ENGINEERING_USD_PER_HOUR, ge=0)
+    """Loaded engineering rate for the first-year total's setup hours (a round planning figure: set yours)."""
+    setup_hours: SetupHoursConfig = Field(default_factory=SetupHoursConfig)
+    """Setup engineering hours per stack for the first-year total (defaults: the source document's 40/60/4)."""
+
+    @model_validator(mode="after")
+    def _licence(self) -> "CostConfig":
+        if self.nim_license_usd_per_gpu_month is not None and "nim_license_usd_per_gpu_year" in self.model_fields_set:
+            raise RuleError("nimLicenseUsdPerGpuMonth", f"{self.nim_license_usd_per_gpu_month:g} and "
+                            f"nimLicenseUsdPerGpuYear {self.nim_license_usd_per_gpu_year:g} are both set — keep "
+                            "only nimLicenseUsdPerGpuYear (the monthly key is its earlier name)")
+        return self
+
+    @property
+    def nim_license_usd_per_gpu_per_month(self) -> float:
+        """The licence per GPU-month this config prices: the monthly key when set, else the yearly / 12."""
+        if self.nim_license_usd_per_gpu_month is not None:
+            return self.nim_license_usd_per_gpu_month
+        return self.nim_license_usd_per_gpu_year / 12
 
 
 class StackConfig(ConfigModel):
@@ -222,6 +254,8 @@ class StackConfig(ConfigModel):
     """NVIDIA device plugin and DCGM exporter."""
     cost: CostConfig = Field(default_factory=CostConfig)
     """Rates for the monthly cost estimate."""
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
+    """The traffic the performance estimate plans for (prompt and output lengths, concurrency, targets)."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Extra AWS tags for every resource."""
 

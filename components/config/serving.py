@@ -164,4 +164,5 @@ class ServingConfig(ConfigModel):
     @property
     def shape(self) -> ServingShape:
         return ServingShape(self.replicas, self.tensor_parallel_size, self.max_model_len,
-                            self.gpu_memory_utilization, self.dtype, self.quantization, self.vllm.kv_cache_dtype)
+                            self.gpu_memory_utilization, self.dtype, self.quantization, self.vllm.kv_cache_dtype,
+                            self.max_num_seqs)

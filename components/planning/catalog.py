@@ -1,8 +1,10 @@
-"""Pure data: GPU instance types, model architectures, prices and pinned images.
+"""Pure data: GPU instance types, the GPUs' hardware figures, model architectures, prices and pinned images.
 
-Nothing here imports Pulumi. Figures and their sources are in ../shared/reference/serving-facts.md;
-prices are us-east-1 on-demand USD/hour from instances.vantage.sh data of 2026-01-21 (after AWS's
-June 2025 P4/P5 price cut) and drift: override them per stack with `servingstack:cost`.
+Nothing here imports Pulumi. Figures and their sources are in ../shared/reference/serving-facts.md and
+performance-facts.md (§1.1 hardware, §6 prices); GPU instance prices are us-east-1 on-demand USD/hour
+from instances.vantage.sh data of 2026-01-21 (after AWS's June 2025 P4/P5 price cut; they agree with
+the skypilot-catalog v8 snapshot, performance-facts.md [S23]) and drift: override them per stack with
+`servingstack:cost`. The environment's other prices (EKS, NAT, storage, the NIM licence) are in prices.py.
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ PRICES_AS_OF = "2026-01-21"
 HOURS_PER_MONTH = 730
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-
-#: Source document's cost table: NIM licence "~$4,500 (NVAIE)" per month for 2x A100, i.e.
-#: $2,250 per GPU-month. Configurable with `servingstack:cost.nimLicenseUsdPerGpuMonth`.
-NIM_LICENSE_USD_PER_GPU_MONTH = 2250.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,8 @@ class GpuInstanceType:
     compute_capability: str
     capacity_block: bool = False
     """Whether EC2 Capacity Blocks for ML sell this instance type."""
+    gpu_model: Optional[str] = None
+    """Key of the GPU's hardware figures in GPU_HARDWARE (default: INSTANCE_GPU[name])."""
 
     @property
     def gpu_memory_gib(self) -> float:
@@ -47,6 +47,11 @@ class GpuInstanceType:
     @property
     def has_nvme(self) -> bool:
         return self.nvme_gb > 0
+
+    @property
+    def hardware(self) -> "GpuHardware":
+        """Bandwidth, FLOP/s and interconnect of one of this instance's GPUs."""
+        return GPU_HARDWARE[self.gpu_model or INSTANCE_GPU[self.name]]
 
 
 _INSTANCES = [
@@ -68,6 +73,48 @@ INSTANCE_TYPES: dict[str, GpuInstanceType] = {i.name: i for i in _INSTANCES}
 
 
 @dataclass(frozen=True)
+class GpuHardware:
+    """Datasheet figures of one GPU model: what the performance model (performance.py) divides by."""
+
+    name: str
+    memory_bandwidth_gb_s: float
+    """Peak memory bandwidth, GB/s (10^9 bytes)."""
+    bf16_tflops: float
+    """Dense BF16/FP16 tensor-core peak, TFLOP/s (without sparsity)."""
+    fp8_tflops: Optional[float]
+    """Dense FP8 tensor-core peak, TFLOP/s; None where the GPU has no FP8 tensor cores (Ampere)."""
+    link: str
+    """How the GPUs of one instance talk to each other."""
+    link_gb_s_per_direction: float
+    """GPU-to-GPU bandwidth per direction, GB/s (the all-reduce bandwidth term of tensor parallelism)."""
+    source: str
+
+
+#: performance-facts.md §1.1 ([S1] A100, [S2] H100, [S3] L40S); A10G: Baseten, "NVIDIA A10 vs A10G for
+#: ML model inference" (same 24 GB GDDR6 at 600 GB/s as the A10, lower tensor peak); L4: NVIDIA L4
+#: datasheet as reproduced by retailers (300 GB/s; 121 BF16 / 242.5 FP8 TFLOPS dense, half the
+#: sparsity figures). PCIe Gen4 x16: 64 GB/s bidirectional, 32 per direction ([S3]).
+_GPU_HARDWARE = [
+    GpuHardware("A100-SXM4-40GB", 1555, 312, None, "NVLink 3 via NVSwitch", 300, "A100 datasheet [S1]"),
+    GpuHardware("A100-SXM4-80GB", 2039, 312, None, "NVLink 3 via NVSwitch", 300, "A100 datasheet [S1]"),
+    GpuHardware("A100-PCIe-80GB", 1935, 312, None, "PCIe Gen4 x16 (no NVLink bridge)", 32, "A100 datasheet [S1]"),
+    GpuHardware("H100-SXM5-80GB", 3350, 989, 1979, "NVLink 4 via NVSwitch", 450, "H100 datasheet [S2]"),
+    GpuHardware("A10G", 600, 70, None, "PCIe Gen4 x16", 32, "Baseten A10 vs A10G"),
+    GpuHardware("L4", 300, 121, 242.5, "PCIe Gen4 x16", 32, "L4 datasheet"),
+    GpuHardware("L40S", 864, 362, 733, "PCIe Gen4 x16", 32, "L40S datasheet [S3]"),
+]
+GPU_HARDWARE: dict[str, GpuHardware] = {g.name: g for g in _GPU_HARDWARE}
+
+#: The GPU each catalogued instance carries (p4d: A100 40 GB, p4de: A100 80 GB, both SXM4 on NVSwitch).
+INSTANCE_GPU: dict[str, str] = {
+    "p4d.24xlarge": "A100-SXM4-40GB", "p4de.24xlarge": "A100-SXM4-80GB", "p5.48xlarge": "H100-SXM5-80GB",
+    "g5.xlarge": "A10G", "g5.12xlarge": "A10G", "g5.48xlarge": "A10G",
+    "g6.xlarge": "L4", "g6.12xlarge": "L4", "g6.48xlarge": "L4",
+    "g6e.xlarge": "L40S", "g6e.48xlarge": "L40S",
+}
+
+
+@dataclass(frozen=True)
 class ModelArchitecture:
     """What the sizing math needs to know about a checkpoint (from its config.json)."""
 
@@ -86,21 +133,26 @@ class ModelArchitecture:
     """Pinned NIM image (repository:tag) serving this model, when NVIDIA publishes one."""
     gated: bool = True
     """Whether Hugging Face requires an accepted licence (and so a token) to download it."""
+    vocab_size: Optional[int] = None
+    """vocab_size from config.json: the untied embedding and LM head are vocab x hidden each (the
+    performance model reads the head every decode step and only gathers embedding rows)."""
 
 
 # Architecture numbers: meta-llama/llama-models sku_list.py and each checkpoint's config.json
 # (serving-facts.md section 6). Parameter counts computed with untied embedding and LM head.
 _MODELS = [
     ModelArchitecture("meta-llama/Llama-3.1-8B-Instruct", 8.03e9, 32, 4096, 32, 8, 128, "bf16", 131072,
-                      "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4"),
+                      "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4", vocab_size=128256),
     ModelArchitecture("meta-llama/Llama-3.1-70B-Instruct", 70.55e9, 80, 8192, 64, 8, 128, "bf16", 131072,
-                      "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.0"),
+                      "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.0", vocab_size=128256),
     ModelArchitecture("meta-llama/Llama-3.1-405B-Instruct", 405.85e9, 126, 16384, 128, 8, 128, "bf16", 131072,
-                      "nvcr.io/nim/meta/llama-3.1-405b-instruct:1.8.0"),
-    ModelArchitecture("meta-llama/Llama-3.1-405B-Instruct-FP8", 405.85e9, 126, 16384, 128, 8, 128, "fp8", 131072),
+                      "nvcr.io/nim/meta/llama-3.1-405b-instruct:1.8.0", vocab_size=128256),
+    ModelArchitecture("meta-llama/Llama-3.1-405B-Instruct-FP8", 405.85e9, 126, 16384, 128, 8, 128, "fp8", 131072,
+                      vocab_size=128256),
     ModelArchitecture("mistralai/Mistral-7B-Instruct-v0.3", 7.25e9, 32, 4096, 32, 8, 128, "bf16", 32768,
-                      "nvcr.io/nim/mistralai/mistral-7b-instruct-v03:1.1.2"),
-    ModelArchitecture("Qwen/Qwen2.5-72B-Instruct", 72.71e9, 80, 8192, 64, 8, 128, "bf16", 32768, gated=False),
+                      "nvcr.io/nim/mistralai/mistral-7b-instruct-v03:1.1.2", vocab_size=32768),
+    ModelArchitecture("Qwen/Qwen2.5-72B-Instruct", 72.71e9, 80, 8192, 64, 8, 128, "bf16", 32768, gated=False,
+                      vocab_size=152064),
 ]
 
 MODELS: dict[str, ModelArchitecture] = {m.hf_id: m for m in _MODELS}

@@ -3,9 +3,14 @@
 Nothing here imports Pulumi. The memory model follows vLLM V1's worker (vllm/v1/worker/gpu_worker.py):
 
     usable per GPU   = GPU memory x gpuMemoryUtilization
-    KV budget / GPU  = usable - weights / TP - OVERHEAD_RESERVE_GIB
+    fits when          weights at their loading peak / TP + OVERHEAD_RESERVE_GIB <= usable
+    KV budget / GPU  = usable - serving weights / TP - OVERHEAD_RESERVE_GIB
     KV bytes / token = 2 (K and V) x layers x KV heads x head_dim x KV dtype bytes, split over
                        min(TP, KV heads) GPUs (TP beyond the KV-head count replicates KV heads)
+
+The loading peak and the serving size differ only for online fp8 (`quantization: fp8` on a 16-bit
+checkpoint): vLLM loads the 16-bit weights, quantizes them in `process_weights_after_loading`, and
+measures the model's memory (`model_memory_usage`) after that, so the KV budget sees fp8 weights.
 
 The overhead reserve stands for activations of the profiling run, the CUDA context, NCCL buffers and
 CUDA graphs; it is an estimate (serving-facts.md section 6), so the real "Available KV cache memory"
@@ -51,6 +56,8 @@ class ServingShape:
     """awq, gptq (int4 checkpoints) or fp8 (FP8 checkpoint, or online FP8 of a 16-bit one)."""
     kv_cache_dtype: str = "auto"
     """auto (the compute dtype) or fp8 / fp8_e4m3 / fp8_e5m2."""
+    max_num_seqs: int = 256
+    """Most sequences the engine batches at once (vLLM --max-num-seqs; 256 is vLLM's default)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class FitReport:
     """The dtype the weights occupy while loading (the larger of checkpoint and runtime form)."""
     weights_gib: float
     weights_per_gpu_gib: float
+    """At the loading peak (what must fit)."""
     usable_per_gpu_gib: float
     overhead_per_gpu_gib: float
     kv_budget_per_gpu_gib: float
@@ -67,6 +75,8 @@ class FitReport:
     """Tokens of KV cache one replica holds (across its tensor-parallel GPUs)."""
     max_concurrent_sequences: int
     """Full `maxModelLen` sequences one replica can hold at once."""
+    serving_weights_per_gpu_gib: float = 0.0
+    """While serving (after online fp8 quantization): what the KV budget is left beside."""
 
 
 def weight_dtype(model: ModelArchitecture, shape: ServingShape) -> str:
@@ -78,6 +88,15 @@ def weight_dtype(model: ModelArchitecture, shape: ServingShape) -> str:
     compute = _DTYPE_ALIASES.get(shape.dtype, model.native_dtype) if shape.dtype != "auto" else model.native_dtype
     # Online fp8 quantization reads the 16-bit checkpoint first: those weights must fit while loading.
     return compute
+
+
+def serving_weight_dtype(model: ModelArchitecture, shape: ServingShape) -> str:
+    """The dtype the weights have while serving: online fp8 of a 16-bit checkpoint serves fp8."""
+    if shape.quantization in ("awq", "gptq") or model.native_dtype == "int4":
+        return "int4"
+    if shape.quantization == "fp8" or model.native_dtype == "fp8":
+        return "fp8"
+    return weight_dtype(model, shape)
 
 
 def kv_dtype_bytes(model: ModelArchitecture, shape: ServingShape) -> float:
@@ -189,7 +208,8 @@ def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShap
         # No tensor-parallel size on this instance type fits: the model (or the hardware) must change.
         raise FitError("serving.model", f"{detail}, and no tensorParallelSize up to {instance.gpus} fits — "
                                         f"{_no_fit_fix(model, instance, shape)}")
-    kv_budget_gib = usable - per_gpu - OVERHEAD_RESERVE_GIB
+    serving_per_gpu = model.parameters * BYTES_PER_PARAM[serving_weight_dtype(model, shape)] / GIB / tp
+    kv_budget_gib = usable - serving_per_gpu - OVERHEAD_RESERVE_GIB
     per_token = kv_bytes_per_token(model, shape)
     blocks = int(kv_budget_gib * GIB // (per_token * KV_BLOCK_TOKENS))
     tokens = blocks * KV_BLOCK_TOKENS
@@ -215,6 +235,7 @@ def _fit(model: ModelArchitecture, instance: GpuInstanceType, shape: ServingShap
         kv_bytes_per_token_per_gpu=per_token,
         kv_cache_tokens=tokens,
         max_concurrent_sequences=tokens // shape.max_model_len,
+        serving_weights_per_gpu_gib=serving_per_gpu,
     )
 
 

@@ -88,7 +88,34 @@ def summary(result: SynthResult) -> str:
         f"kv cache:  {o.get('kvCacheTokens')} tokens per replica, {o.get('maxConcurrentSequences')} "
         f"full-length sequences",
         f"cost:      ${o.get('monthlyCostUsd', 0):,.2f}/month (GPU ${cost.get('gpuComputeUsd', 0):,.2f} + licence "
-        f"${cost.get('softwareLicenseUsd', 0):,.2f}; {cost.get('rateSource')})",
+        f"${cost.get('softwareLicenseUsd', 0):,.2f}; {cost.get('rateSource')}); environment "
+        f"${cost.get('environmentUsd', 0):,.2f}/month, first year ${cost.get('firstYearUsd', 0):,.0f}",
+        *_idle_lines(gpu, cost),
+        *_performance_lines(o.get("performance") or {}),
         f"endpoint:  {o.get('endpoint')}",
     ]
     return "\n".join(lines)
+
+
+def _idle_lines(gpu: dict[str, Any], cost: dict[str, Any]) -> list[str]:
+    if not gpu.get("idleGpus"):
+        return []
+    line = (f"idle:      {gpu['idleGpus']} of {gpu['gpusPaid']} paid GPUs idle, ${cost.get('idleGpuUsd', 0):,.2f}/month")
+    packed = cost.get("packed")
+    if packed:
+        line += (f"; packed ({packed['replicasPerNode']} replicas per node) {packed['nodes']} node(s) would save "
+                 f"${packed['savesUsd']:,.2f}/month")
+    return [line]
+
+
+def _performance_lines(p: dict[str, Any]) -> list[str]:
+    w = p.get("workload") or {}
+    if "itlExpectedMs" not in p:
+        return [f"perf:      not estimated ({p.get('notEstimated', 'no estimate')})"]
+    env = p.get("environment") or {}
+    lines = [f"perf:      {w.get('concurrency')} x {w.get('inputTokens')}/{w.get('outputTokens')}-token requests: "
+             f"ITL ~{p['itlExpectedMs']:.0f} ms (floor {p['itlFloorMs']:.1f}), TTFT ~{p['ttftExpectedMs']:,.0f} ms, "
+             f"{env.get('outputTokensPerSecond', 0):,.0f} output tok/s ({env.get('totalTokensPerSecond', 0):,.0f} "
+             f"total), ${env.get('usdPerMillionOutputTokens', 0):,.2f} per 1M output tokens (estimate)"]
+    lines += [f"warning:   {w_}" for w_ in p.get("warnings") or []]
+    return lines
