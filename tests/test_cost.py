@@ -4,8 +4,9 @@ components/tools/costreport.py) and the `servingstack cost` command.
 Prices: us-east-1 on-demand, instances.vantage.sh data of 2026-01-21 (serving-facts.md §1.1 [S1]):
 p4de.24xlarge $27.44705/h, p4d.24xlarge $21.957642/h, g6.xlarge $0.8048/h. Capacity Blocks:
 p4d.24xlarge $14.75/h US East (Ohio) (serving-facts.md §1.1 [S6], illustrative). A month is 730 h.
-NIM licence: the source document's cost table, "~$4,500 (NVAIE)" a month for 2x A100 = $2,250 per
-GPU-month (components/planning/catalog.py NIM_LICENSE_USD_PER_GPU_MONTH).
+NIM licence: NVIDIA AI Enterprise list price, $4,500 per GPU-year = $375 per GPU-month
+(performance-facts.md §6 [S27]; components/planning/prices.py), not the source document's "~$4,500
+(NVAIE)" a month for 2 GPUs. The other fixed lines are in tests/test_true_cost.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servingstack.planning import catalog
-from servingstack.planning.catalog import HOURS_PER_MONTH, INSTANCE_TYPES, NIM_LICENSE_USD_PER_GPU_MONTH
+from servingstack.planning.catalog import HOURS_PER_MONTH, INSTANCE_TYPES
+from servingstack.planning.prices import NIM_LICENSE_USD_PER_GPU_YEAR
 from servingstack.tools.cli import EXIT_CONFIG, EXIT_OK, main
 from servingstack.config import ConfigError, parse_stack_config
 from servingstack.tools.costreport import STACKS, cost_rows, cost_table
@@ -29,7 +31,9 @@ from conftest import ROOT, set_key, stack_config, write_stack_file
 P4DE_USD_PER_HOUR = 27.44705
 P4D_USD_PER_HOUR = 21.957642
 G6_XLARGE_USD_PER_HOUR = 0.8048
-ROW_LABELS = ("GPU compute / month", "Software licence / month", "Total / month", "First-year total")
+ROW_LABELS = ("GPU compute / month", "Software licence / month", "Other GPU pools / month", "Fixed costs / month",
+              "Total / month", "Setup engineering", "First-year total", "$ per 1M output tokens")
+NIM_PER_GPU_MONTH = 4500 / 12  # 375
 
 
 def cfg_for(name: str, **overrides):
@@ -44,8 +48,7 @@ def cfg_for(name: str, **overrides):
 
 def test_constants_match_sources():
     assert HOURS_PER_MONTH == 730
-    assert NIM_LICENSE_USD_PER_GPU_MONTH == 2250.0
-    assert 2 * NIM_LICENSE_USD_PER_GPU_MONTH == 4500.0  # the source document's ~$4,500 for 2 GPUs
+    assert NIM_LICENSE_USD_PER_GPU_YEAR == 4500.0  # NVIDIA's list price per GPU-year [S27]
     assert INSTANCE_TYPES["p4de.24xlarge"].on_demand_usd_per_hour == P4DE_USD_PER_HOUR
     assert INSTANCE_TYPES["p4d.24xlarge"].on_demand_usd_per_hour == P4D_USD_PER_HOUR
     assert catalog.PRICES_AS_OF == "2026-01-21"
@@ -140,25 +143,43 @@ def test_prod_estimate():
 def test_prod_as_nim_licenses_every_serving_gpu():
     e = estimate(cfg_for("prod"), "nim")
     assert e.cost.licensed_gpus == 4                     # 2 replicas x 2 GPUs
-    assert e.cost.license_usd == 4 * 2250
-    assert e.cost.total_usd == 2 * 27.44705 * 730 + 4 * 2250
+    assert e.cost.license_usd == pytest.approx(4 * 375)
+    assert e.cost.total_usd == pytest.approx(2 * 27.44705 * 730 + 4 * 375)
 
 
-def test_dev_nim_licence_is_two_gpus_x_2250():
-    """dev: the source document's NIM deployment, 1 replica x 2 GPUs -> $4,500/month licence."""
+def test_dev_nim_licence_is_two_gpus_at_the_list_price():
+    """dev: the source document's NIM deployment, 1 replica x 2 GPUs -> 2 x $4,500 / 12 = $750/month
+    (the source document's table says ~$4,500 a month: 6x the list price)."""
     e = estimate(cfg_for("dev"))
     assert e.gpu_nodes == 1
     assert e.cost.licensed_gpus == 2
-    assert e.cost.license_usd == 2 * 2250 == 4500
+    assert e.cost.license_usd == pytest.approx(2 * 4500 / 12) == 750
     assert e.cost.gpu_compute_usd == 1 * 27.44705 * 730
-    assert e.cost.total_usd == 27.44705 * 730 + 4500
+    assert e.cost.total_usd == pytest.approx(27.44705 * 730 + 750)
     assert estimate(cfg_for("dev"), "vllm").cost.license_usd == 0
     assert estimate(cfg_for("dev"), "triton").cost.license_usd == 0
 
 
-def test_nim_licence_rate_is_configurable():
+def test_nim_licence_rate_is_configurable_per_year():
+    cfg = cfg_for("dev", **{"servingstack:cost.nimLicenseUsdPerGpuYear": 12_000})
+    assert estimate(cfg).cost.license_usd == pytest.approx(2 * 1000)
+
+
+def test_the_earlier_monthly_licence_key_is_still_honoured():
+    """Stacks written for the earlier key keep their (monthly) figure."""
     cfg = cfg_for("dev", **{"servingstack:cost.nimLicenseUsdPerGpuMonth": 1000})
     assert estimate(cfg).cost.license_usd == 2 * 1000
+
+
+def test_both_licence_keys_are_refused_in_one_line():
+    config = stack_config("dev")
+    set_key(config, "servingstack:cost.nimLicenseUsdPerGpuMonth", 1000)
+    set_key(config, "servingstack:cost.nimLicenseUsdPerGpuYear", 4500)
+    with pytest.raises(ConfigError) as exc:
+        parse_stack_config(config)
+    assert exc.value.key == "cost.nimLicenseUsdPerGpuMonth"
+    assert "keep only nimLicenseUsdPerGpuYear" in str(exc.value)
+    assert "\n" not in str(exc.value)
 
 
 def test_spot_rate_used_when_configured():
@@ -239,17 +260,27 @@ def test_cost_rows_compare_the_three_stacks():
     assert [r["stack"] for r in rows] == list(STACKS) == ["vllm", "triton", "nim"]
     compute = 2 * P4DE_USD_PER_HOUR * 730
     assert all(r["gpuComputeUsd"] == compute and r["nodes"] == 2 for r in rows)
-    assert [r["licenseUsd"] for r in rows] == [0, 0, 9000]
-    assert [r["totalUsd"] for r in rows] == [compute, compute, compute + 9000]
-    assert [r["firstYearUsd"] for r in rows] == [compute * 12, compute * 12, (compute + 9000) * 12]
+    assert [r["licenseUsd"] for r in rows] == pytest.approx([0, 0, 4 * 375])
+    fixed = rows[0]["fixedUsd"]
+    assert fixed > 0 and all(r["fixedUsd"] == fixed for r in rows)  # the same environment for every stack
+    assert [r["totalUsd"] for r in rows] == pytest.approx([compute + fixed, compute + fixed, compute + fixed + 1500])
+    # First year: 12 months plus the source document's 40 / 60 / 4 setup hours at $100/h.
+    assert [r["setupUsd"] for r in rows] == [4000, 6000, 400]
+    assert [r["firstYearUsd"] for r in rows] == pytest.approx(
+        [12 * (compute + fixed) + 4000, 12 * (compute + fixed) + 6000, 12 * (compute + fixed + 1500) + 400])
 
 
 def test_cost_table_columns_line_up():
     lines = cost_table(cfg_for("prod"), "prod").splitlines()
     table = [line for line in lines if line.startswith(ROW_LABELS)]
     header = next(line for line in lines if line.split() == ["vllm", "triton", "nim"])
-    assert len(table) == 4
+    assert len(table) == len(ROW_LABELS)
     assert {len(line) for line in table} == {len(header)}
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    return {label: line[len(label):].split() for line in out.splitlines() for label in ROW_LABELS
+            if line.startswith(label)}
 
 
 def test_cli_cost_prod(capsys, monkeypatch):
@@ -260,25 +291,25 @@ def test_cli_cost_prod(capsys, monkeypatch):
                                           "on 2 x p4de.24xlarge (on-demand 2026-01-21, $27.4471/node-hour x 730 h)")
     header = next(line for line in out.splitlines() if "vllm" in line)
     assert header.split() == ["vllm", "triton", "nim"]
-    rows = {label: line[len(label):].split() for line in out.splitlines() for label in ROW_LABELS
-            if line.startswith(label)}
-    # 2 x 27.44705 x 730 = 40,072.69; NIM 4 GPUs x 2,250 = 9,000; x 12 for the first year.
-    assert rows == {
-        "GPU compute / month": ["$40,073", "$40,073", "$40,073"],
-        "Software licence / month": ["$0", "$0", "$9,000"],
-        "Total / month": ["$40,073", "$40,073", "$49,073"],
-        "First-year total": ["$480,872", "$480,872", "$588,872"],
-    }
-    assert "$2,250 per GPU-month" in out
+    rows = _rows(out)
+    # 2 x 27.44705 x 730 = 40,072.69; NIM 4 GPUs x $375 = 1,500.
+    assert rows["GPU compute / month"] == ["$40,073", "$40,073", "$40,073"]
+    assert rows["Software licence / month"] == ["$0", "$0", "$1,500"]
+    assert rows["Setup engineering"] == ["$4,000", "$6,000", "$400"]
+    assert "$4,500 per GPU-year" in out and "6x the list price" in out
+    # The true-cost lines: GPUs paid / used / idle and the idle cost (2 nodes x 8 GPUs, 2 x 2 used).
+    idle = 12 * 27.44705 / 8 * 730
+    assert f"GPUs: 16 paid, 4 used by the replicas, 12 idle (${idle:,.0f}/month of idle GPUs)" in out
+    assert "Packed: the 2 replicas fit 1 node(s) at 4 per node: $20,036/month, saving $20,036" in out
+    assert "EKS control plane" in out and "NAT gateways" in out and "System nodes" in out
 
 
-def test_cli_cost_dev_shows_the_source_documents_4500(capsys, monkeypatch):
+def test_cli_cost_dev_shows_the_list_price_licence(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["cost", "--stack", "dev"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "1 replica x 2 GPUs on 1 x p4de.24xlarge" in out
-    licence = next(line for line in out.splitlines() if line.startswith("Software licence / month"))
-    assert licence.split()[-3:] == ["$0", "$0", "$4,500"]
+    assert _rows(out)["Software licence / month"] == ["$0", "$0", "$750"]
     assert "Current stack: nim." in out
 
 
@@ -287,8 +318,8 @@ def test_cli_cost_dev_small_uses_the_spot_rate(capsys, monkeypatch):
     assert main(["cost", "--stack", "dev-small"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "(spot (configured rate), $0.3500/node-hour x 730 h)" in out
-    compute = next(line for line in out.splitlines() if line.startswith("GPU compute / month"))
-    assert compute.split()[-3:] == ["$255", "$255", "$255"]  # 1 node x 0.35 x 730 = 255.5 (255.49999... in floats)
+    assert _rows(out)["GPU compute / month"] == ["$255", "$255", "$255"]  # 1 x 0.35 x 730 = 255.5 (255.4999.. in floats)
+    assert "GPUs: 1 paid, 1 used by the replicas, 0 idle" in out
 
 
 def test_cli_cost_refused_config_is_one_line_exit_2(tmp_path, capsys):

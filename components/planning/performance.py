@@ -11,7 +11,8 @@ Nothing here imports Pulumi or pydantic. The formulas are performance-facts.md �
     decode FLOPs per step per GPU           Fd = 2·(P_lin + P_head)·B/TP + 4·L·d_attn·ctx·B/TP
     ITL floor (100 % of peak)               max((W + K)/BW, Fd/F)
     ITL step (expected)                     max((W + K)/(BW·η_bw), Fd/(F·η_f)) + t_comm(B) + t_sched
-        t_comm(n) = 2L·(α + n·d·2 B·r/BW_link) for TP > 1, r = 2(TP-1)/TP (ring all-reduce; 1 at TP 2)
+        t_comm(n) = 2L·(α·log2(TP) + n·d·2 B·r/BW_link) for TP > 1, r = 2(TP-1)/TP (ring all-reduce;
+        both factors are 1 at TP 2, the case performance-facts.md §2.3 works out)
     prefill FLOPs                           Fp(n) = 2·P_lin·n + 2·L·d_attn·n² + 2·P_head
     prefill time                            t_pf = max(Fp/(TP·F·η_f), W/(BW·η_bw)) + t_comm(ISL)
     TTFT floor                              max(Fp/(TP·F), W/BW)
@@ -141,12 +142,14 @@ def _attn_width(model: ModelArchitecture) -> int:
 
 
 def comm_seconds(model: ModelArchitecture, shape: ServingShape, hw: GpuHardware, tokens: float) -> float:
-    """t_comm: 2 all-reduces per layer of tokens x hidden x 2 bytes; 0 without tensor parallelism."""
+    """t_comm: 2 all-reduces per layer of tokens x hidden x 2 bytes; 0 without tensor parallelism. The
+    latency term grows with log2(TP) (a tree's depth: 1x at TP 2, 2x at 4, 3x at 8) — an assumption."""
     tp = shape.tensor_parallel_size
     if tp == 1:
         return 0.0
     ring = 2 * (tp - 1) / tp
-    per_allreduce = ALLREDUCE_LATENCY_S + tokens * model.hidden_size * 2 * ring / (hw.link_gb_s_per_direction * 1e9)
+    per_allreduce = (ALLREDUCE_LATENCY_S * math.log2(tp)
+                     + tokens * model.hidden_size * 2 * ring / (hw.link_gb_s_per_direction * 1e9))
     return 2 * model.layers * per_allreduce
 
 

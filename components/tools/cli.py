@@ -3,6 +3,8 @@
     servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
     servingstack check (--stack NAME | --config FILE) [--out DIR]   synth + schema, semantic and policy checks
+    servingstack advise --model M [--workload K=V,...] [--stack vllm|triton|nim] [--max-monthly-usd X] [--json]
+                                                                     hardware x stack options, best per token
 
 Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else (for
 `check`: any failed check).
@@ -49,6 +51,20 @@ def parser() -> argparse.ArgumentParser:
                                          "semantic checks and the policy pack; non-zero exit on any failure")
     _add_stack_args(check)
     check.add_argument("--out", help="output directory for the synthesized files (default build/<stack>)")
+    advise = sub.add_parser("advise", help="every catalogued instance x tensor-parallel size x quantization x stack "
+                                           "that fits a model, with cost per token and estimated latency, best first")
+    advise.add_argument("--model", required=True, help="catalogued model id, e.g. meta-llama/Llama-3.1-70B-Instruct")
+    advise.add_argument("--workload", help="inputTokens=N,outputTokens=N,concurrency=N[,ttftP99Ms=X][,itlP50Ms=X] "
+                                           "(servingstack:workload keys; default 1024/256 at 32 concurrent)")
+    advise.add_argument("--stack", action="append", help="consider only these serving stacks: vllm, triton, nim "
+                                                         "(repeat or comma-separate)")
+    advise.add_argument("--max-monthly-usd", type=float, help="drop options whose serving nodes and licences cost more")
+    advise.add_argument("--multi-model", action="store_true", help="you serve several model types (LLM + embedding, "
+                                                                   "reranker, ...): the rules recommend Triton")
+    advise.add_argument("--nvaie-licence", action="store_true", help="you hold an NVIDIA AI Enterprise licence: the "
+                                                                     "rules recommend NIM")
+    advise.add_argument("--top", type=int, default=12, help="options shown in the table (default 12)")
+    advise.add_argument("--json", action="store_true", help='print {"options": [...]} best first, every option')
     return p
 
 
@@ -94,12 +110,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(path, stack, Path(args.out or Path("build") / stack))
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    from . import advise
+
+    model = advise.check_model(args.model)
+    workload = advise.parse_workload(args.workload)
+    stacks = advise.check_stacks(args.stack)
+    found = advise.options(model, workload, stacks, args.max_monthly_usd)
+    if args.json:
+        sys.stdout.write(advise.json_document(found))
+        return EXIT_OK
+    rule_lines, recommended = advise.rules(model, args.multi_model, args.nvaie_licence)
+    if recommended not in stacks:
+        recommended = stacks[0]
+    print(advise.render(model, workload, found, rule_lines, recommended, args.top))
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..config import ConfigError
     from .synth import StackFileError
 
     args = parser().parse_args(argv)
-    handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check}[args.command]
+    handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check, "advise": cmd_advise}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

@@ -96,9 +96,9 @@ def _notes(cfg: StackConfig, rows: list[dict]) -> list[str]:
         f"NIM licence: {licence}, licensing the GPUs the NIM replicas use. Source: {prices.NIM_LICENSE_SOURCE}; "
         f"about ${prices.NIM_LICENSE_MARKETPLACE_USD_PER_GPU_HOUR:g}/GPU-hour in cloud marketplaces instead. The source "
         f"document's \"~$4,500 (NVAIE)\" a month for 2 GPUs is 6x the list price. vLLM and Triton are free software.",
-        f"Setup engineering: {hours} h (vllm / triton / nim; the source document's figures) x "
+        f"Setup hours {hours} (vllm / triton / nim; the source document's figures) x "
         f"${c.engineering_usd_per_hour:,.0f}/h (cost.engineeringUsdPerHour), in the first-year total only.",
-        "$ per 1M output tokens: serving GPUs (idle ones included) and licences over the estimated output tokens "
+        "Cost per token: serving GPUs (idle ones included) and licences over the estimated output tokens "
         "at servingstack:workload (a plan-time estimate; benchmark before you buy).",
         f"Current stack: {cfg.serving.stack}. Not priced: data transfer, NAT per-GB processing, logs.",
     ]
