@@ -242,7 +242,7 @@ def parse_workload(text: Optional[str]) -> WorkloadConfig:
         if not sep:
             raise ConfigError("workload", f"{part!r} is not key=value — use e.g. --workload "
                                           "inputTokens=1024,outputTokens=256,concurrency=32")
-        data[key.strip()] = value.strip()
+        data[key.strip()] = _scalar(value.strip())
     try:
         return WorkloadConfig.model_validate(data)
     except ValidationError as exc:
@@ -254,6 +254,15 @@ def parse_workload(text: Optional[str]) -> WorkloadConfig:
                                                  f"{', '.join(fields)}") from None
         raise ConfigError(f"workload.{key}", f"{format_value(err.get('input'))} — "
                                              f"{err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _scalar(text: str) -> Any:
+    """A command-line value as YAML reads it (numbers as numbers), else the text itself."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else text
 
 
 def check_model(model: str) -> str:
