@@ -54,20 +54,24 @@ def test_packed_alternative_for_prod():
 # ---- EKS control plane by version and date ------------------------------------------------------
 
 def test_control_plane_rate_by_version_and_date():
-    assert eks.CONTROL_PLANE_USD_PER_HOUR_STANDARD == 0.10 and eks.CONTROL_PLANE_USD_PER_HOUR_EXTENDED == 0.60
-    assert eks.control_plane_usd_per_hour("1.33", dt.date(2026, 7, 29)) == 0.10  # last day of standard support
-    assert eks.control_plane_usd_per_hour("1.33", dt.date(2026, 7, 30)) == 0.60
+    assert eks.STANDARD_USD_PER_HOUR == 0.10 and eks.EXTENDED_USD_PER_HOUR == 0.60
+    assert eks.control_plane_usd_per_hour("1.33", dt.date(2026, 7, 28)) == 0.10
+    assert eks.control_plane_usd_per_hour("1.33", dt.date(2026, 7, 29)) == 0.60  # billed from the end day
+    assert eks.control_plane_usd_per_hour("1.33", DAY, "STANDARD") == 0.10      # EKS upgrades it instead
     assert eks.support_status("1.33", DAY) == "extended"
     assert eks.support_status("1.35", DAY) == "standard"
     assert eks.support_status("1.29", DAY) == "ended"
 
 
-def test_every_version_the_config_accepts_is_in_the_table_with_12_months_of_extended_support():
+def test_every_version_the_config_accepts_is_in_the_table_with_14_plus_12_months_of_support():
     import re
 
     accepted = [f"1.{m}" for m in range(20, 40) if re.match(K8S_VERSION, f"1.{m}")]
-    assert accepted and set(accepted) <= set(eks.EKS_VERSIONS)
-    for v in eks.EKS_VERSIONS.values():
+    assert accepted and set(accepted) <= set(eks.VERSIONS)
+    for v in eks.VERSIONS.values():
+        months = (v.end_of_standard_support.year - v.eks_release.year) * 12 + (
+            v.end_of_standard_support.month - v.eks_release.month)
+        assert months == 14, v.version
         end = v.end_of_standard_support
         assert v.end_of_extended_support == end.replace(year=end.year + 1), v.version
 
@@ -79,7 +83,7 @@ def test_fixed_costs_of_prod_on_a_date():
                                            system_instance_type="m6i.large", system_nodes=2, gpu_nodes=2,
                                            gpu_disk_gib=200, model_store_gb=0)}
     assert lines["EKS control plane"].usd_per_month == pytest.approx(0.60 * 730)       # extended support
-    assert "extended support since 2026-07-29" in lines["EKS control plane"].detail
+    assert "1.33 extended support since 2026-07-29" in lines["EKS control plane"].detail
     assert lines["NAT gateways"].usd_per_month == pytest.approx(3 * (0.045 + 0.005) * 730)
     assert lines["System nodes"].usd_per_month == pytest.approx(2 * 0.096 * 730 + 2 * 20 * 0.08)
     assert lines["GPU node volumes"].usd_per_month == pytest.approx(2 * 200 * 0.08)

@@ -98,19 +98,22 @@ class FixedCost:
 
 
 def fixed_costs(*, create_cluster: bool, version: str, on: _dt.date, nat_gateways: int, system_instance_type: str,
-                system_nodes: int, gpu_nodes: int, gpu_disk_gib: int, model_store_gb: float) -> list[FixedCost]:
+                system_nodes: int, gpu_nodes: int, gpu_disk_gib: int, model_store_gb: float,
+                support_type: str = "EXTENDED") -> list[FixedCost]:
     """The monthly costs an environment pays besides its serving GPUs and licences. An adopted cluster's
     control plane, NAT gateways and system nodes belong to whoever created it: not priced here."""
     h = HOURS_PER_MONTH
     lines: list[FixedCost] = []
     if create_cluster:
-        rate = eks.control_plane_usd_per_hour(version, on)
+        rate = eks.control_plane_usd_per_hour(version, on, support_type)
         status = eks.support_status(version, on)
-        until = eks.EKS_VERSIONS[version]
-        when = (f"standard support until {until.end_of_standard_support}" if status == "standard"
-                else f"{status} support since {until.end_of_standard_support}")
-        lines.append(FixedCost("EKS control plane", rate * h, f"${rate:.2f}/h, Kubernetes {version} in {when} "
-                                                             f"(rates of {on})"))
+        v = eks.VERSIONS.get(version)
+        when = ("not in servingstack's version table" if v is None else
+                f"standard support until {v.end_of_standard_support}" if status == "standard" else
+                f"extended support since {v.end_of_standard_support}" if status == "extended" else
+                f"past extended support since {v.end_of_extended_support}")
+        lines.append(FixedCost("EKS control plane", rate * h, f"${rate:.2f}/h, Kubernetes {version} {when} "
+                                                             f"(on {on}; upgrade policy {support_type})"))
         nat = prices.NAT_GATEWAY_USD_PER_HOUR + prices.PUBLIC_IPV4_USD_PER_HOUR
         lines.append(FixedCost("NAT gateways", nat_gateways * nat * h,
                                f"{nat_gateways} x ${nat:.3f}/h incl. its public IPv4 ({prices.NAT_PRICES_AS_OF}; "
