@@ -213,7 +213,7 @@ def _predict(case):
         assume(False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(cases())
 def test_never_below_the_floor(case):
     p = _predict(case)
@@ -225,7 +225,7 @@ def test_never_below_the_floor(case):
     assert 0 <= p.prefill_share < 1
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cases(), st.integers(1, 50))
 def test_more_concurrency_never_lowers_itl(case, more):
     model, instance, shape, w = case
