@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
 from . import config as config_module
+from .arguments import check_arguments
 from .aws.cluster import EksCluster
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
@@ -120,6 +121,7 @@ class ServingPlatform(Component):
             needed = config_module.secret_needed(cfg)
             secrets = {key: config_module.require_secret(key) for key, need in needed.items() if need}
         else:
+            check_arguments(type(self), name, args, opts)
             cfg, secrets, notices = config_from_args(args)
             for notice in notices:
                 pulumi.log.warn(notice)
@@ -196,6 +198,7 @@ class ServingPlatform(Component):
             "enable_prefix_caching": s.enable_prefix_caching, "dtype": s.dtype,
             **({"quantization": s.quantization} if s.quantization else {}),
             **({"served_model_name": s.served_model_name} if s.served_model_name else {}),
+            "instance_type": cfg.serving_pool.instance_type,
             "local_nvme": pool.local_nvme, "cpu_per_gpu": cpu_per_gpu, "memory_gib_per_gpu": memory_gib_per_gpu,
             "weights_gib": plan.fit.weights_gib,
             **({"startup_seconds": s.startup_seconds} if s.startup_seconds else {}),

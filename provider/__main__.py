@@ -2,13 +2,15 @@
 
 The repository root's __main__.py is the servingstack Pulumi program, so the provider host lives in
 this folder. It serves the public components listed in components/tools/package.py under the package name
-`servingstack`, versioned like the installed distribution.
+`servingstack`, versioned like the installed distribution, with the component provider of
+tools/package.py (Pulumi's, with inherited docstrings and integer inputs kept integers).
 """
 
-from pulumi.provider.experimental import component_provider_host
+import sys
 
-from servingstack.tools.package import PACKAGE_NAME, hosted_components, inherited_docstrings, package_version
+from pulumi.provider import main
+
+from servingstack.tools.package import component_provider
 
 if __name__ == "__main__":
-    with inherited_docstrings():
-        component_provider_host(components=hosted_components(), name=PACKAGE_NAME, version=package_version())
+    main(component_provider(), sys.argv[1:])

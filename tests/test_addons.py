@@ -139,8 +139,8 @@ def test_credential_components_wrap_a_plain_value_as_secret(monkeypatch):
     monkeypatch.setattr(k8s.core.v1, "Secret", SpySecret)
 
     def program():
-        NgcCredentials("ngc", {"namespace": "ns", "api_key": PLANTED_NGC})
-        HuggingFaceToken("hf", {"namespace": "ns", "token": "hf_PLANTED"})
+        NgcCredentials("ngc", {"namespace": "ns", "api_key": PLANTED_NGC, "allow_default_provider": True})
+        HuggingFaceToken("hf", {"namespace": "ns", "token": "hf_PLANTED", "allow_default_provider": True})
         return dict(handed)  # run_program replaces a secret output by the marker
 
     # No secret value is known to the scrubber: only secret marking can redact.

@@ -44,7 +44,9 @@ def layer(module: str) -> str:
     first = parts[1]
     if first in ("planning", "config", "tools"):
         return first
-    if first in ("aws", "k8s", "serving", "base"):
+    if first == "testing":  # the public test harness: a thin wrapper over the tools' offline runtime
+        return "tools"
+    if first in ("aws", "k8s", "serving", "base", "arguments"):
         return "components"
     if first in ("platform", "program"):
         return "platform"

@@ -255,14 +255,20 @@ def as_engine_sends(value: Any) -> Any:
 
 
 def construct(token: str, inputs: dict[str, Any], config: dict[str, str] | None = None,
-              secret_keys: list[str] | None = None):
+              secret_keys: list[str] | None = None, kubernetes: bool = False):
     """Construct a component as the provider host does (engine-style inputs: camelCase names,
-    numbers as floats), under the recording mocks. Returns (recorded run, component state)."""
+    numbers as floats), under the recording mocks, with an explicit Kubernetes provider in its
+    options when `kubernetes`. Returns (recorded run, component state)."""
     provider = package.component_provider()
     state: dict[str, Any] = {}
 
     def program() -> dict[str, Any]:
-        result = provider.construct("hosted", token, as_engine_sends(inputs), None)
+        opts = None
+        if kubernetes:
+            import pulumi_kubernetes as k8s
+
+            opts = pulumi.ResourceOptions(providers={"kubernetes": k8s.Provider("team-k8s", kubeconfig="{}")})
+        result = provider.construct("hosted", token, as_engine_sends(inputs), opts)
         state.update(result.state)
         return {k: v for k, v in result.state.items() if v is not None}
 
@@ -283,10 +289,13 @@ def test_hosted_gpu_node_pool_and_vllm_server():
         "namespace": "llm", "model": "meta-llama/Llama-3.1-8B-Instruct",
         "nodeLabels": {"nvidia.com/gpu.present": "true", "servingstack.io/pool": "l40s"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}],
-        "replicas": 1, "tensorParallelSize": 1})
+        "replicas": 1, "tensorParallelSize": 1, "instanceType": "g6e.xlarge"}, kubernetes=True)
     deployment = run.manifest("Deployment")
     assert deployment["spec"]["replicas"] == 1
-    assert "--tensor-parallel-size" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--tensor-parallel-size") + 1] == "1"  # an int, though the engine sent 1.0
+    assert all("pulumi:providers:kubernetes::team-k8s::" in r.provider
+               for r in run.resources if r.type.startswith("kubernetes:"))
     assert run.outputs["endpoint"] == "http://llm.llm.svc.cluster.local:8000"
 
 

@@ -1,13 +1,14 @@
 """ModelStore: the S3 bucket for model weights and Triton repositories, and read-only pod access."""
 
 import json
-from typing import Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
 from ..base import Component
+from ..config.errors import RuleError
 from .iam_spec import irsa_trust_policy, model_read_policy, pod_identity_trust_policy, tls_only_bucket_policy
 
 
@@ -39,8 +40,13 @@ class ModelStore(Component):
     kms_key_arn: pulumi.Output[str]
     """ARN of the KMS key objects are encrypted with ("" when unknown for an adopted bucket)."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        if not args.get("create", True) and not args.get("bucket_name"):
+            raise RuleError("bucket_name", "is required when create is false (the existing bucket to adopt)")
+
     def __init__(self, name: str, args: ModelStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ModelStore", name, opts)
+        super().__init__("servingstack:index:ModelStore", name, opts, args)
         tags = dict(args.get("tags") or {})
         if not args.get("create", True):
             existing = aws.s3.get_bucket(bucket=args["bucket_name"])
@@ -128,8 +134,16 @@ class ModelReadAccess(Component):
     service_account_annotations: pulumi.Output[dict[str, str]]
     """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        if not args.get("use_pod_identity", True):
+            for key in ("oidc_provider_arn", "oidc_issuer_url"):
+                if not args.get(key):
+                    raise RuleError(key, "is required when use_pod_identity is false (IRSA): pass the EksCluster's "
+                                         f"`{key}` output")
+
     def __init__(self, name: str, args: ModelReadAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ModelReadAccess", name, opts)
+        super().__init__("servingstack:index:ModelReadAccess", name, opts, args)
         child = self.child_opts()
         ns, sa = args["namespace"], args["service_account"]
         pod_identity = args.get("use_pod_identity", True)

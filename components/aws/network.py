@@ -34,7 +34,7 @@ class ClusterNetwork(Component):
     """Public subnets (NAT gateways, internet-facing load balancers), in zone order."""
 
     def __init__(self, name: str, args: ClusterNetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ClusterNetwork", name, opts)
+        super().__init__("servingstack:index:ClusterNetwork", name, opts, args)
         child = self.child_opts()
         tags = dict(args.get("tags") or {})
         zones = list(args["availability_zones"])

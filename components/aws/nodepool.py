@@ -2,13 +2,15 @@
 
 import base64
 import json
-from typing import Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
 from ..base import Component
+from ..config.errors import RuleError
+from ..config.fields import check_sizes
 from ..planning import catalog
 from .nodepool_spec import (
     data_volume_device,
@@ -82,8 +84,23 @@ class GpuNodePool(Component):
     bundles_device_plugin: pulumi.Output[bool]
     """True on Bottlerocket NVIDIA, whose AMI runs the device plugin itself."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        check_sizes(args.get("min_size", 0), args.get("max_size", 2), args.get("desired_size", 2))
+        block = args.get("capacity_type", "ON_DEMAND") == "CAPACITY_BLOCK"
+        if block and not args.get("capacity_reservation_id"):
+            raise RuleError("capacity_reservation_id", "is required when capacity_type is CAPACITY_BLOCK (the "
+                                                       "cr-... id of the purchased capacity block)")
+        if not block and args.get("capacity_reservation_id"):
+            raise RuleError("capacity_reservation_id", "is only used with capacity_type CAPACITY_BLOCK — remove "
+                                                       "it or set capacity_type: CAPACITY_BLOCK")
+        instance = catalog.INSTANCE_TYPES[args.get("instance_type", "p4de.24xlarge")]
+        if block and not instance.capacity_block:
+            raise RuleError("instance_type", f"{instance.name!r} is not sold as a capacity block — use one of "
+                                             f"{', '.join(n for n, i in catalog.INSTANCE_TYPES.items() if i.capacity_block)}")
+
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:GpuNodePool", name, opts)
+        super().__init__("servingstack:index:GpuNodePool", name, opts, args)
         child = self.child_opts()
         pool = args.get("pool_name", "gpu")
         instance = catalog.INSTANCE_TYPES[args.get("instance_type", "p4de.24xlarge")]

@@ -2,12 +2,12 @@
 
 import base64
 import json
-from typing import Optional, TypedDict
+from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
-from ..base import Component
+from ..base import Component, KubernetesArgs
 
 NGC_REGISTRY = "nvcr.io"
 NGC_USERNAME = "$oauthtoken"
@@ -20,7 +20,7 @@ def ngc_docker_config(api_key: str) -> str:
     return json.dumps({"auths": {NGC_REGISTRY: {"username": NGC_USERNAME, "password": api_key, "auth": auth}}})
 
 
-class NgcCredentialsArgs(TypedDict):
+class NgcCredentialsArgs(KubernetesArgs):
     namespace: pulumi.Input[str]
     """Namespace of the serving pods."""
     api_key: pulumi.Input[str]
@@ -40,7 +40,7 @@ class NgcCredentials(Component):
     """Name of the Opaque secret with key NGC_API_KEY."""
 
     def __init__(self, name: str, args: NgcCredentialsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NgcCredentials", name, opts)
+        super().__init__("servingstack:index:NgcCredentials", name, opts, args)
         key = pulumi.Output.secret(args["api_key"])
         pull_name = args.get("pull_secret_name", "ngc-secret")
         api_name = args.get("api_secret_name", "ngc-api")
@@ -57,7 +57,7 @@ class NgcCredentials(Component):
         self.register_outputs({"pull_secret_name": self.pull_secret_name, "api_secret_name": self.api_secret_name})
 
 
-class HuggingFaceTokenArgs(TypedDict):
+class HuggingFaceTokenArgs(KubernetesArgs):
     namespace: pulumi.Input[str]
     """Namespace of the serving pods."""
     token: pulumi.Input[str]
@@ -73,7 +73,7 @@ class HuggingFaceToken(Component):
     """Name of the secret (key HF_TOKEN)."""
 
     def __init__(self, name: str, args: HuggingFaceTokenArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:HuggingFaceToken", name, opts)
+        super().__init__("servingstack:index:HuggingFaceToken", name, opts, args)
         secret = k8s.core.v1.Secret(
             f"{name}-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.get("secret_name", "hf-token"), namespace=args["namespace"]),

@@ -1,6 +1,6 @@
 """NvidiaDevicePlugin: advertises `nvidia.com/gpu` on the GPU pools (and optionally DCGM metrics)."""
 
-from typing import Optional, TypedDict
+from typing import Optional
 
 import pulumi
 from typing_extensions import NotRequired
@@ -8,12 +8,12 @@ from typing_extensions import NotRequired
 from ..planning import catalog
 from .device_plugin_spec import dcgm_exporter_values, device_plugin_values
 from .helm import HelmChart, helm_release
-from ..base import Component
+from ..base import Component, KubernetesArgs
 
 NAMESPACE = "nvidia-device-plugin"
 
 
-class NvidiaDevicePluginArgs(TypedDict):
+class NvidiaDevicePluginArgs(KubernetesArgs):
     pool_names: list[str]
     """GPU pools (values of the `servingstack.io/pool` label) that need the plugin: AL2023 NVIDIA pools."""
     skip_reason: NotRequired[str]
@@ -45,7 +45,7 @@ class NvidiaDevicePlugin(Component):
     """Installed chart version."""
 
     def __init__(self, name: str, args: NvidiaDevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NvidiaDevicePlugin", name, opts)
+        super().__init__("servingstack:index:NvidiaDevicePlugin", name, opts, args)
         version = args.get("chart_version", catalog.DEVICE_PLUGIN_CHART_VERSION)
         child = self.child_opts()
         skip = args.get("skip_reason")

@@ -1,29 +1,44 @@
 """What vLLM, Triton and NIM components share: their common arguments and the registration of the
 ServiceAccount, Deployment, Service, PodDisruptionBudget and NetworkPolicy built by k8s/podspec.py."""
 
-from typing import Any, Callable, Optional, TypedDict
+from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
+from ..config.errors import RuleError
 from ..planning import catalog, resources, sizing
-from ..planning.node import GPU_PRESENT_LABEL, POOL_LABEL
+from ..planning.node import GPU_PRESENT_LABEL, GPU_TAINT_EFFECT_K8S, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL
 from ..k8s import podspec
-from ..base import Component
+from ..base import Component, KubernetesArgs
 
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
+#: Default tolerations: the servingstack GPU pools' taint (nvidia.com/gpu=present:NoSchedule).
+GPU_TOLERATIONS = [{"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE,
+                    "effect": GPU_TAINT_EFFECT_K8S}]
 
 
-class ServingArgs(TypedDict):
+class ServingArgs(KubernetesArgs):
     namespace: str
     """Namespace to deploy into (must exist)."""
     model: str
     """Hugging Face model id, e.g. "meta-llama/Llama-3.1-70B-Instruct"."""
-    node_labels: pulumi.Input[dict[str, str]]
-    """Labels of the GPU pool to run on (a GpuNodePool's `labels` output)."""
-    tolerations: pulumi.Input[list[dict[str, str]]]
-    """Tolerations for the pool's taints (a GpuNodePool's `tolerations` output)."""
+    node_labels: NotRequired[pulumi.Input[dict[str, str]]]
+    """Labels of the GpuNodePool to run on (its `labels` output): the pods select its GPU and pool
+    labels (`nvidia.com/gpu.present`, `servingstack.io/pool`), or all the labels given when those two
+    are absent. Give this or `node_selector`. Default unset."""
+    node_selector: NotRequired[pulumi.Input[dict[str, str]]]
+    """The pods' nodeSelector, used as given: any node labels (a node group of your own), or {} for
+    any node with free GPUs. Give this or `node_labels`. Default unset."""
+    tolerations: NotRequired[pulumi.Input[list[dict[str, str]]]]
+    """The pods' tolerations (a GpuNodePool's `tolerations` output, or your own nodes' taints).
+    Default: tolerate the servingstack GPU taint nvidia.com/gpu=present:NoSchedule."""
+    instance_type: NotRequired[str]
+    """EC2 instance type of the nodes the pods run on (a catalogued GPU type, e.g. "g6e.xlarge"):
+    the model-fit, tensor-parallel and pod-size checks then run against it at construction, and the
+    CPU and memory defaults become that instance's share per GPU. Default unset: only the checks
+    that need no hardware (attention heads, context length, quantization) run."""
     replicas: NotRequired[int]
     """Pod replicas. Default 2."""
     tensor_parallel_size: NotRequired[int]
@@ -47,9 +62,10 @@ class ServingArgs(TypedDict):
     local_nvme: NotRequired[pulumi.Input[bool]]
     """Whether the pool's ephemeral storage is NVMe (GpuNodePool `local_nvme`). Informational. Default false."""
     cpu_per_gpu: NotRequired[float]
-    """CPU cores requested (and limited) per GPU. Default 8."""
+    """CPU cores requested (and limited) per GPU. Default 8, or the `instance_type`'s share when smaller."""
     memory_gib_per_gpu: NotRequired[int]
-    """Memory GiB requested (and limited) per GPU, before /dev/shm. Default 96."""
+    """Memory GiB requested (and limited) per GPU, before /dev/shm. Default 96, or the `instance_type`'s
+    share when smaller."""
     startup_seconds: NotRequired[int]
     """Start-up probe budget, seconds. Default derived from the model's weight size (>= 600; >= 1840 for 100+ GiB)."""
     weights_gib: NotRequired[float]
@@ -81,13 +97,28 @@ def defaults(args: ServingArgs) -> dict[str, Any]:
         "dtype": args.get("dtype", "auto"),
         "quantization": args.get("quantization"),
         "served_model_name": args.get("served_model_name") or args["model"],
-        "cpu": args.get("cpu_per_gpu", 8.0) * tp,
-        "memory_gib": args.get("memory_gib_per_gpu", 96) * tp,
+        "cpu": args.get("cpu_per_gpu", _default_cpu_per_gpu(args)) * tp,
+        "memory_gib": args.get("memory_gib_per_gpu", _default_memory_gib_per_gpu(args, tp)) * tp,
         "shm_gib": resources.shm_size_gib(tp),
         "cache_size_gib": resources.model_cache_gib(weights),
         "startup_seconds": args.get("startup_seconds") or resources.startup_budget_seconds(weights),
         "model_slug": podspec.dns_label(args["model"].split("/")[-1], 40),
     }
+
+
+def _instance(args: ServingArgs) -> Optional[catalog.GpuInstanceType]:
+    name = args.get("instance_type")
+    return catalog.INSTANCE_TYPES.get(name) if name else None
+
+
+def _default_cpu_per_gpu(args: ServingArgs) -> float:
+    instance = _instance(args)
+    return resources.default_cpu_per_gpu(instance) if instance else 8.0
+
+
+def _default_memory_gib_per_gpu(args: ServingArgs, tp: int) -> int:
+    instance = _instance(args)
+    return resources.default_memory_gib_per_gpu(instance, tp) if instance else 96
 
 
 def _catalog_weights_gib(model_id: str, quantization: Optional[str]) -> float:
@@ -105,9 +136,75 @@ def warn_if_gated_without_token(args: ServingArgs, token_secret: Optional[str], 
                         "will fail to download it (create a HuggingFaceToken and pass its secret_name)")
 
 
-def node_selector(labels: dict[str, str]) -> dict[str, str]:
-    """Select the pool by its GPU and pool labels (taken from the pool's outputs)."""
-    return {GPU_PRESENT_LABEL: labels[GPU_PRESENT_LABEL], POOL_LABEL: labels[POOL_LABEL]}
+def pool_selector(labels: Mapping[str, str]) -> dict[str, str]:
+    """The nodeSelector for a pool's labels (`node_labels`): its GPU and pool labels when it is a
+    servingstack GpuNodePool, else every label given."""
+    if GPU_PRESENT_LABEL in labels and POOL_LABEL in labels:
+        return {GPU_PRESENT_LABEL: labels[GPU_PRESENT_LABEL], POOL_LABEL: labels[POOL_LABEL]}
+    return dict(labels)
+
+
+def node_selector(selector: Mapping[str, str]) -> dict[str, str]:
+    """The pods' nodeSelector: what `ServingComponent._register` resolved from `node_selector` or
+    `node_labels` and hands the workload builders."""
+    return dict(selector)
+
+
+def selector_input(args: ServingArgs) -> pulumi.Output[dict[str, str]]:
+    """`node_selector` as given, or the selector of the pool `node_labels` names."""
+    if "node_selector" in args:
+        return pulumi.Output.from_input(args["node_selector"]).apply(dict)
+    return pulumi.Output.from_input(args["node_labels"]).apply(pool_selector)
+
+
+def check_serving_args(args: Mapping[str, Any]) -> None:
+    """Rules across the common arguments: one node selection, a known model (or its size), and the
+    planning core's fit checks (sizing.check_fit against `instance_type` when given; without it the
+    checks that need no hardware)."""
+    if ("node_selector" in args) == ("node_labels" in args):
+        raise RuleError("node_selector", (
+            "and node_labels are both given — pass one" if "node_selector" in args else
+            "is required (or node_labels) — pass a GpuNodePool's `labels` as node_labels, your own nodes' "
+            "labels as node_selector, or node_selector {} for any node with free GPUs"))
+    model = catalog.MODELS.get(args["model"])
+    if model is None:
+        if "weights_gib" not in args:
+            raise RuleError("model", f"{args['model']!r} is not in the model catalog — use one of "
+                                     f"{', '.join(catalog.MODELS)}, or pass weights_gib (the checkpoint's size) "
+                                     "to serve a model outside it")
+        return
+    d = defaults(args)  # type: ignore[arg-type]
+    shape = sizing.ServingShape(d["replicas"], d["tp"], d["max_model_len"], d["gpu_memory_utilization"], d["dtype"],
+                                d["quantization"], args.get("kv_cache_dtype", "auto"))
+    instance = _instance(args)  # type: ignore[arg-type]
+    if instance is None:
+        # The hardware-independent rules: TP against the heads (any 8-GPU node), checkpoint, context.
+        sizing.check_parallelism(model, max(catalog.INSTANCE_TYPES.values(), key=lambda i: i.gpus), shape)
+        sizing.check_quantization(model, shape)
+        sizing.check_context(model, shape)
+        return
+    sizing.check_fit(model, instance, shape)
+    _check_pod_fits_node(instance, d, bool(args.get("hard_spread", False)))
+
+
+def _check_pod_fits_node(instance: catalog.GpuInstanceType, d: dict[str, Any], hard_spread: bool) -> None:
+    """The pods that share a node fit its allocatable CPU and memory (the stack config's node-fit
+    formulas, planning/resources.py)."""
+    tp = d["tp"]
+    per_node = resources.pods_per_node(d["replicas"], tp, instance.gpus, hard_spread)
+    cpu_limit = resources.allocatable_cpu(instance)
+    if per_node * d["cpu"] > cpu_limit:
+        raise RuleError("cpu_per_gpu", (
+            f"{d['cpu'] / tp:g} — {per_node} pod(s) x {tp} GPUs x {d['cpu'] / tp:g} cores exceed the "
+            f"~{cpu_limit:g} allocatable cores of {instance.name} — use cpu_per_gpu <= "
+            f"{int(cpu_limit // (per_node * tp))}"))
+    memory_limit = resources.allocatable_memory_gib(instance)
+    if per_node * (d["memory_gib"] + d["shm_gib"]) > memory_limit:
+        fits = int((memory_limit / per_node - d["shm_gib"]) // tp)
+        raise RuleError("memory_gib_per_gpu", (
+            f"{d['memory_gib'] // tp} — {per_node} pod(s) x ({tp} GPUs x {d['memory_gib'] // tp} GiB + "
+            f"{d['shm_gib']} GiB /dev/shm) exceed the ~{memory_limit:.0f} GiB allocatable memory of "
+            f"{instance.name} — use memory_gib_per_gpu <= {max(fits, 0)}"))
 
 
 def hf_token_mount(secret_name: Optional[str]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -125,6 +222,10 @@ def hf_token_mount(secret_name: Optional[str]) -> tuple[list[dict], list[dict], 
 class ServingComponent(Component):
     """Base of VllmServer, TritonServer and NimServer: registers the shared Kubernetes objects."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        check_serving_args(args)
+
     deployment_name: pulumi.Output[str]
     """Name of the Deployment."""
     service_name: pulumi.Output[str]
@@ -137,11 +238,11 @@ class ServingComponent(Component):
     def _register(self, name: str, args: ServingArgs, build: Callable[..., podspec.ServingWorkload],
                   extra_inputs: tuple = (), extra_outputs: Optional[dict[str, pulumi.Output]] = None,
                   depends_on: Optional[list[pulumi.Resource]] = None) -> None:
-        """Build the workload from the pool's labels and tolerations (and any `extra_inputs`, all
+        """Build the workload from the node selector and tolerations (and any `extra_inputs`, all
         Outputs, passed to `build` in order) and register the shared objects."""
         child = self.child_opts()
-        workload = pulumi.Output.all(args["node_labels"], args["tolerations"], *extra_inputs).apply(
-            lambda a: build(*a))
+        tolerations = args.get("tolerations", GPU_TOLERATIONS)
+        workload = pulumi.Output.all(selector_input(args), tolerations, *extra_inputs).apply(lambda a: build(*a))
         service_name = args.get("service_name", "llm")
         sa_annotations = pulumi.Output.from_input(args.get("service_account_annotations") or {})
 

@@ -1,10 +1,11 @@
 """NimServer: an NVIDIA NIM for LLMs container, pulled from nvcr.io with the NGC credentials."""
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 from typing_extensions import NotRequired
 
+from ..config.errors import RuleError
 from ..planning import catalog
 from ..k8s import podspec
 from .common import ServingArgs, ServingComponent, defaults, node_selector
@@ -72,8 +73,15 @@ class NimServer(ServingComponent):
     """NVIDIA NIM serving one model: OpenAI-compatible on port 8000 (/v1/*), health on
     /v1/health/{live,ready}, metrics on /v1/metrics; optimized engine chosen per GPU by NIM."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        super().check_args(args)
+        if not args.get("image") and catalog.nim_image_for(args["model"]) is None:
+            raise RuleError("image", f"is needed: no NIM image is catalogued for {args['model']!r} — pass image "
+                                     "(nvcr.io/nim/<org>/<model>:<tag>) or serve a model NVIDIA publishes a NIM for")
+
     def __init__(self, name: str, args: NimServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:NimServer", name, opts)
+        super().__init__("servingstack:index:NimServer", name, opts, args)
         secrets = (pulumi.Output.from_input(args["pull_secret_name"]), pulumi.Output.from_input(args["api_secret_name"]))
         self._register(name, args,
                        lambda labels, tols, pull, api: nim_workload(name, args, pull, api, labels, tols),

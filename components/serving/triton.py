@@ -90,7 +90,7 @@ class TritonServer(ServingComponent):
     """s3:// URI of the model repository."""
 
     def __init__(self, name: str, args: TritonServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:TritonServer", name, opts)
+        super().__init__("servingstack:index:TritonServer", name, opts, args)
         warn_if_gated_without_token(args, args.get("hf_token_secret"))
         prefix = args.get("repository_prefix", "models/triton/")
         objects = [

@@ -109,7 +109,7 @@ class VllmServer(ServingComponent):
     health on /health and Prometheus metrics on /metrics."""
 
     def __init__(self, name: str, args: VllmServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:VllmServer", name, opts)
+        super().__init__("servingstack:index:VllmServer", name, opts, args)
         warn_if_gated_without_token(args, args.get("hf_token_secret"), from_store=bool(args.get("model_uri")))
         uri = pulumi.Output.from_input(args.get("model_uri") or "")
         self._register(name, args,

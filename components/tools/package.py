@@ -114,12 +114,30 @@ def field_docstring(typ: type, name: str) -> Optional[str]:
 
 # ---- the provider and its schema --------------------------------------------------------------------
 
+def _provider_class() -> type:
+    from pulumi.provider.experimental.component import ComponentProvider, PropertyType
+
+    class IntegerMappingProvider(ComponentProvider):
+        """The engine sends every number as a float. The SDK's host converts integer inputs to int and
+        then stores the float anyway, so `tensorParallelSize: 2` would reach the component as 2.0 (and
+        the component's argument check refuses a float for an int). This host keeps the int."""
+
+        def map_input_properties(self, inputs: Any, properties: dict, mapping: dict, component_name: str,
+                                 property_path: str) -> Any:
+            mapped = super().map_input_properties(inputs, properties, mapping, component_name, property_path)
+            for schema_name, prop in properties.items():
+                value = mapped.get(mapping[schema_name]) if isinstance(mapped, dict) else None
+                if prop.type == PropertyType.INTEGER and isinstance(value, float) and value.is_integer():
+                    mapped[mapping[schema_name]] = int(value)
+            return mapped
+
+    return IntegerMappingProvider
+
+
 def component_provider(components: Optional[list[type]] = None, version: Optional[str] = None) -> Any:
     """The in-process ComponentProvider for `components` (default: all public ones)."""
-    from pulumi.provider.experimental.component import ComponentProvider
-
     with inherited_docstrings():
-        return ComponentProvider(components or hosted_components(), PACKAGE_NAME,
+        return _provider_class()(components or hosted_components(), PACKAGE_NAME,
                                  version=version or package_version())
 
 
