@@ -67,7 +67,9 @@ def test_example_requires_the_hf_token_for_gated_models():
     config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2"}
     with pytest.raises(pulumi.ConfigMissingError, match="hfToken"):
         run_program(load_example().main, config, [], "example", "us-west-2")
-    ungated = run_program(load_example().main, {**config, "servingstack:model": "Qwen/Qwen2.5-72B-Instruct"}, [],
+    ungated = run_program(load_example().main, {**config, "servingstack:model": "Qwen/Qwen2.5-72B-Instruct",
+                                                "servingstack:instanceType": "p4de.24xlarge",
+                                                "servingstack:tensorParallelSize": "4"}, [],
                           "example", "us-west-2")
     assert not [m for m in ungated.manifests() if m["kind"] == "Secret"]
 

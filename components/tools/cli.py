@@ -1,10 +1,14 @@
 """The `servingstack` command.
 
     servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
+    servingstack synth --program DIR [--stack NAME] [--out DIR]     offline synthesis of your own program
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
     servingstack check (--stack NAME | --config FILE) [--out DIR]   synth + schema, semantic and policy checks
     servingstack advise --model M [--workload K=V,...] [--stack vllm|triton|nim] [--max-monthly-usd X] [--json]
                                                                      hardware x stack options, best per token
+    servingstack check --program DIR [--stack NAME] [--out DIR]     the same for your own program
+    servingstack init NAME --model M [--instance T] [--stack S] [--adopt CLUSTER]   write a stack file
+    servingstack --version
 
 Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else (for
 `check`: any failed check).
@@ -25,6 +29,10 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 def resolve_stack(args: argparse.Namespace) -> tuple[Path, str]:
     from .synth import stack_name_for
 
+    if not args.config and not args.stack:
+        raise UsageError("one of --stack, --config or --program is required")
+    if args.config and args.stack:
+        raise UsageError("--stack and --config exclude each other (--stack names a stack file, --config is one)")
     if args.config:
         path = Path(args.config)
         return path, stack_name_for(path)
@@ -32,24 +40,37 @@ def resolve_stack(args: argparse.Namespace) -> tuple[Path, str]:
     return path, args.stack
 
 
-def _add_stack_args(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stack", help="stack name: reads <stackConfigDir>/Pulumi.NAME.yaml")
+class UsageError(ValueError):
+    """A command line that cannot work (exit 2)."""
+
+
+def _add_stack_args(p: argparse.ArgumentParser, program: bool = False) -> None:
+    group = p.add_mutually_exclusive_group(required=not program)
     group.add_argument("--config", help="any Pulumi stack file")
+    if program:
+        group.add_argument("--program", metavar="DIR",
+                           help="a Pulumi Python program of your own that uses the components (its folder, with "
+                                "Pulumi.yaml); --stack then names its stack (default: its only Pulumi.<stack>.yaml, "
+                                "else dev)")
+        p.add_argument("--stack", help="stack name: reads <stackConfigDir>/Pulumi.NAME.yaml (of the --program)")
+    else:
+        group.add_argument("--stack", help="stack name: reads <stackConfigDir>/Pulumi.NAME.yaml")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="servingstack", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"servingstack {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("synth", help="run the program offline under Pulumi's mock runtime and write "
                                          "manifests/, plan.json and outputs.json")
-    _add_stack_args(synth)
-    synth.add_argument("--out", help="output directory (default build/<stack>)")
+    _add_stack_args(synth, program=True)
+    synth.add_argument("--out", help="output directory (default build/<stack>; build/<project>-<stack> with "
+                                     "--program)")
     cost = sub.add_parser("cost", help="compare vLLM, Triton and NIM monthly and first-year cost for a stack")
     _add_stack_args(cost)
     check = sub.add_parser("check", help="synth, then validate the manifests (kubernetes-validate --strict), "
                                          "semantic checks and the policy pack; non-zero exit on any failure")
-    _add_stack_args(check)
+    _add_stack_args(check, program=True)
     check.add_argument("--out", help="output directory for the synthesized files (default build/<stack>)")
     advise = sub.add_parser("advise", help="every catalogued instance x tensor-parallel size x quantization x stack "
                                            "that fits a model, with cost per token and estimated latency, best first")
@@ -65,7 +86,23 @@ def parser() -> argparse.ArgumentParser:
                                                                      "rules recommend NIM")
     advise.add_argument("--top", type=int, default=12, help="options shown in the table (default 12)")
     advise.add_argument("--json", action="store_true", help='print {"options": [...]} best first, every option')
+    check.add_argument("--kubernetes-version", default="1.33",
+                       help="with --program: the cluster's Kubernetes version for the schemas (default 1.33)")
+    check.add_argument("--environment", default="prod", choices=["dev", "staging", "prod"],
+                       help="with --program: the policy pack's enforcement levels (default prod)")
+    from .init import add_init_parser
+
+    add_init_parser(sub)
     return p
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("servingstack")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0+unknown"
 
 
 def load_stack(path: Path, stack: str):
@@ -82,6 +119,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .output import summary, write_outputs
     from .synth import emit_notices, read_stack_file, synth_stack
 
+    if args.program:
+        from .programs import default_out, program_summary, synth_program
+
+        result = synth_program(Path(args.program), args.stack)
+        emit_notices(result.notices)
+        out = Path(args.out or default_out(result))
+        write_outputs(result, out)
+        print(program_summary(result))
+        print(f"wrote {out}/manifests/, {out}/plan.json, {out}/outputs.json")
+        return EXIT_OK
     path, stack = resolve_stack(args)
     result = synth_stack(read_stack_file(path), stack)
     emit_notices(result.notices)
@@ -106,6 +153,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_check
 
+    if args.program:
+        from .programs import check_program
+
+        return check_program(Path(args.program), args.stack, Path(args.out) if args.out else None,
+                             args.kubernetes_version, args.environment)
     path, stack = resolve_stack(args)
     return run_check(path, stack, Path(args.out or Path("build") / stack))
 
@@ -128,19 +180,30 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import pulumi
+
     from ..config import ConfigError
+    from .init import InitError, cmd_init
+    from .programs import ProgramError
     from .synth import StackFileError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check, "advise": cmd_advise}[args.command]
+    args.argv = argv
+    handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check, "advise": cmd_advise,
+               "init": cmd_init}[args.command]
     try:
         return handler(args)
-    except ConfigError as exc:
+    except (ConfigError, StackFileError, ProgramError, InitError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StackFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except pulumi.ConfigMissingError as exc:  # a program's required config the stack does not set
+        print(f"error: {exc.key}: missing required configuration — set it in the stack file (`pulumi config set "
+              f"{'--secret ' if exc.secret else ''}{exc.key} <value>`)", file=sys.stderr)
         return EXIT_CONFIG
+    except pulumi.RunError as exc:  # raised by a program (the Pulumi CLI prints these without a traceback)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

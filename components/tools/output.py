@@ -64,7 +64,7 @@ def plan_document(result: SynthResult) -> dict[str, Any]:
                   "custom": r.custom, "dependsOn": r.dependencies, "options": _jsonable(r.options),
                   "inputs": _jsonable(normalize(r.inputs))}
                  for r in sorted(result.resources, key=lambda r: r.urn)]
-    return {"stack": result.stack, "resources": resources}
+    return {"project": result.project, "stack": result.stack, "resources": resources}
 
 
 def plan_json(result: SynthResult) -> str:

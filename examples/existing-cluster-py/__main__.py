@@ -8,7 +8,9 @@ install the NVIDIA device plugin on it, and serve one model with vLLM.
 
 The pod's CPU and memory are sized for the default g6e.xlarge (1 L40S, 4 vCPU, 32 GiB). With
 another instanceType, size them to one GPU's share of that instance (minus the node's daemons):
-`pulumi config set cpuPerGpu <cores>` and `pulumi config set memoryGibPerGpu <GiB>`.
+`pulumi config set cpuPerGpu <cores>` and `pulumi config set memoryGibPerGpu <GiB>`, and set
+`tensorParallelSize` to the GPUs one replica needs. The components check all of it against the
+instance type when the program runs (`servingstack synth --program .` checks it offline).
 
 `main()` builds everything and returns the stack outputs; the tests run it under the mock runtime.
 """
@@ -47,9 +49,10 @@ def main() -> dict[str, Any]:
     # Kubernetes resources go to this cluster only, through the provider built from its kubeconfig.
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 
+    instance_type = config.get("instanceType") or "g6e.xlarge"
     pool = GpuNodePool("gpu-pool", {
         "cluster_name": cluster.cluster_name, "subnet_ids": cluster.subnet_ids, "pool_name": POOL,
-        "instance_type": config.get("instanceType") or "g6e.xlarge",
+        "instance_type": instance_type,
         "min_size": 0, "max_size": 2, "desired_size": 2,
         "tags": {"team": "ml-platform"},
     })
@@ -60,7 +63,9 @@ def main() -> dict[str, Any]:
     args: VllmServerArgs = {
         "namespace": NAMESPACE, "model": config.get("model") or "meta-llama/Llama-3.1-8B-Instruct",
         "node_labels": pool.labels, "tolerations": pool.tolerations, "local_nvme": pool.local_nvme,
-        "replicas": 2, "tensor_parallel_size": 1, "max_model_len": 16384,
+        # The pool's instance type: the model-fit, tensor-parallel and pod-size checks run against it.
+        "instance_type": instance_type,
+        "replicas": 2, "tensor_parallel_size": config.get_int("tensorParallelSize") or 1, "max_model_len": 16384,
         "cpu_per_gpu": config.get_float("cpuPerGpu") or CPU_PER_GPU,
         "memory_gib_per_gpu": config.get_int("memoryGibPerGpu") or MEMORY_GIB_PER_GPU,
     }

@@ -47,9 +47,12 @@ class SynthResult:
     stack: str
     resources: list[RecordedResource]
     outputs: dict[str, Any]
+    """The stack outputs: what the program exported (`pulumi.export`) and what it returned."""
     notices: list[str] = field(default_factory=list)
     config: Optional[StackConfig] = None
     """The validated stack config (set by synth_stack)."""
+    project: str = "servingstack"
+    """The Pulumi project the program ran as (the second part of every URN)."""
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -217,12 +220,13 @@ def _monitor_class():
     return RecordingMonitor
 
 
-def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], secret_keys: list[str],
+def run_program(program: Callable[[], Optional[dict[str, Any]]], config: dict[str, str], secret_keys: list[str],
                 stack: str, region: str, secret_values: tuple[str, ...] = (),
-                keep_secrets: bool = False) -> SynthResult:
-    """Run `program` under the recording mocks with `config` and return what it registered and
-    its outputs (secret outputs redacted unless `keep_secrets`, tests only). Exceptions from the
-    program propagate."""
+                keep_secrets: bool = False, project: str = "servingstack") -> SynthResult:
+    """Run `program` under the recording mocks as stack `stack` of project `project`, with `config`
+    (full keys, e.g. "aws:region", "<project>:clusterName"), and return what it registered and its
+    outputs: what it exported with `pulumi.export` plus the dict it returns, if any (secret outputs
+    redacted unless `keep_secrets`, tests only). Exceptions from the program propagate."""
     import pulumi
 
     from pulumi.runtime import settings
@@ -230,12 +234,14 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     recorder = Recorder(region, secret_values, keep_secrets=keep_secrets)
     settings.ROOT.set(None)  # a fresh root Stack per run, so URNs and parents name this stack
-    pulumi.runtime.set_mocks(recorder, project="servingstack", stack=stack, preview=False,
+    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False,
                              monitor=_monitor_class()(recorder))
     outputs: dict[str, Any] = {}
 
     def body() -> Any:
-        result = program()
+        returned = program() or {}
+        root = settings.get_root_resource()
+        result = {**(getattr(root, "outputs", None) or {}), **returned}  # pulumi.export()s, then the returned
 
         async def resolve() -> None:
             for key, value in result.items():
@@ -250,7 +256,7 @@ def run_program(program: Callable[[], dict[str, Any]], config: dict[str, str], s
     pulumi.runtime.test(body)()
     # Registration order depends on thread scheduling: sort by URN so results are deterministic.
     resources = sorted(recorder.resources, key=lambda r: r.urn)
-    return SynthResult(stack=stack, resources=resources, outputs=outputs)
+    return SynthResult(stack=stack, resources=resources, outputs=outputs, project=project)
 
 
 def normalize(value: Any) -> Any:
