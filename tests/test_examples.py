@@ -1,5 +1,6 @@
 """examples/existing-cluster-py: the program a platform team writes to add GPU serving to a cluster
-it already runs, synthesized under the mock runtime exactly as `pulumi up` would run it."""
+it already runs, synthesized under the mock runtime exactly as `pulumi up` would run it (as its
+project, existing-cluster-py, whose config namespace `pulumi.Config()` reads)."""
 
 import importlib.util
 from pathlib import Path
@@ -20,10 +21,13 @@ def load_example():
     return module
 
 
-def synth_example(extra_config=None, secret_keys=("servingstack:hfToken",)):
-    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2",
-              "servingstack:hfToken": "hf_example_token", **(extra_config or {})}
-    return run_program(load_example().main, config, list(secret_keys), "example", "us-west-2")
+PROJECT = "existing-cluster-py"
+
+
+def synth_example(extra_config=None, secret_keys=(f"{PROJECT}:hfToken",)):
+    config = {f"{PROJECT}:clusterName": "team-a", "aws:region": "us-west-2",
+              f"{PROJECT}:hfToken": "hf_example_token", **(extra_config or {})}
+    return run_program(load_example().main, config, list(secret_keys), "example", "us-west-2", project=PROJECT)
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +68,18 @@ def test_example_adds_pool_device_plugin_and_vllm(result):
 def test_example_requires_the_hf_token_for_gated_models():
     import pulumi
 
-    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2"}
+    config = {f"{PROJECT}:clusterName": "team-a", "aws:region": "us-west-2"}
     with pytest.raises(pulumi.ConfigMissingError, match="hfToken"):
-        run_program(load_example().main, config, [], "example", "us-west-2")
-    ungated = run_program(load_example().main, {**config, "servingstack:model": "Qwen/Qwen2.5-72B-Instruct",
-                                                "servingstack:instanceType": "p4de.24xlarge",
-                                                "servingstack:tensorParallelSize": "4"}, [],
-                          "example", "us-west-2")
+        run_program(load_example().main, config, [], "example", "us-west-2", project=PROJECT)
+    ungated = run_program(load_example().main, {**config, f"{PROJECT}:model": "Qwen/Qwen2.5-72B-Instruct",
+                                                f"{PROJECT}:instanceType": "p4de.24xlarge",
+                                                f"{PROJECT}:tensorParallelSize": "4"}, [],
+                          "example", "us-west-2", project=PROJECT)
     assert not [m for m in ungated.manifests() if m["kind"] == "Secret"]
 
 
 def test_example_mounts_the_hf_token_when_set():
-    result = synth_example({"servingstack:hfToken": "hf_example_token"}, ["servingstack:hfToken"])
+    result = synth_example({f"{PROJECT}:hfToken": "hf_example_token"}, [f"{PROJECT}:hfToken"])
     secret = result.manifest("Secret")
     assert secret["stringData"] == {"HF_TOKEN": "[secret]"}
     env = result.manifest("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]

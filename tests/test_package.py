@@ -2,6 +2,7 @@
 arguments, the schema Pulumi infers for the hosted components (against the checked-in snapshot), the
 provider-host entry, hosted construction, and the Pulumi YAML example checked against the schema."""
 
+import functools
 import json
 import re
 import subprocess
@@ -254,12 +255,18 @@ def as_engine_sends(value: Any) -> Any:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+@functools.lru_cache(maxsize=1)
+def hosting_provider() -> Any:
+    """The package's ComponentProvider (inferring its schema takes seconds: build it once)."""
+    return package.component_provider()
+
+
 def construct(token: str, inputs: dict[str, Any], config: dict[str, str] | None = None,
               secret_keys: list[str] | None = None, kubernetes: bool = False):
     """Construct a component as the provider host does (engine-style inputs: camelCase names,
     numbers as floats), under the recording mocks, with an explicit Kubernetes provider in its
     options when `kubernetes`. Returns (recorded run, component state)."""
-    provider = package.component_provider()
+    provider = hosting_provider()
     state: dict[str, Any] = {}
 
     def program() -> dict[str, Any]:

@@ -33,10 +33,17 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
+def program_blocks(text: str) -> list[str]:
+    """The snippets that are programs (they build components), not tests of programs."""
+    return [b for b in python_blocks(text) if "servingstack.testing" not in b]
+
+
+DOCS = (ROOT / "docs" / "platform-teams.md").read_text()
 SNIPPETS = {
-    "README": python_blocks(section((ROOT / "README.md").read_text(), "## For platform teams")),
-    "docs/platform-teams.md": python_blocks((ROOT / "docs" / "platform-teams.md").read_text()),
+    "README": program_blocks(section((ROOT / "README.md").read_text(), "## For platform teams")),
+    "docs/platform-teams.md": program_blocks(DOCS),
 }
+TEST_SNIPPETS = [b for b in python_blocks(DOCS) if "servingstack.testing" in b]
 
 
 def quantity_gib(value: str) -> float:
@@ -94,8 +101,9 @@ def test_python_example_fits_the_instance():
     spec = importlib.util.spec_from_file_location("example_existing_cluster_fit", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = {"servingstack:clusterName": "team-a", "aws:region": "us-west-2", "servingstack:hfToken": "hf_x"}
-    result = run_program(module.main, config, ["servingstack:hfToken"], "example", "us-west-2")
+    project = "existing-cluster-py"
+    config = {f"{project}:clusterName": "team-a", "aws:region": "us-west-2", f"{project}:hfToken": "hf_x"}
+    result = run_program(module.main, config, [f"{project}:hfToken"], "example", "us-west-2", project=project)
     assert_recorded_deployment_fits_and_namespace_created(result)
 
 
@@ -118,3 +126,22 @@ def test_yaml_example_fits_the_instance_and_creates_its_namespace():
 def test_the_fit_check_rejects_the_component_defaults():
     with pytest.raises(AssertionError):
         assert_fits({"cpu": "8", "memory": "98Gi"}, 1)
+
+
+def test_the_docs_pytest_snippet_passes_on_the_example(tmp_path):
+    """docs/platform-teams.md's `servingstack.testing` snippet, placed in a copy of the example
+    program as its tests/test_program.py, runs and its assertions hold."""
+    import shutil
+
+    (code,) = TEST_SNIPPETS
+    program = tmp_path / "program"
+    shutil.copytree(ROOT / "examples" / "existing-cluster-py", program)
+    (program / "tests").mkdir()
+    test_file = program / "tests" / "test_program.py"
+    test_file.write_text(code)
+    namespace = {"__file__": str(test_file), "__name__": "test_program"}
+    exec(compile(code, str(test_file), "exec"), namespace)  # noqa: S102 - our own docs
+    tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
+    assert tests
+    for test in tests:
+        test()

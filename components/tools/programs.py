@@ -46,7 +46,7 @@ class Program:
 
 def load_program(directory: Path) -> Program:
     """The project of a Pulumi Python program folder. Raises ProgramError."""
-    root = Path(directory)
+    root = Path(directory).resolve()
     project_file = next((root / n for n in ("Pulumi.yaml", "Pulumi.yml") if (root / n).is_file()), None)
     if project_file is None:
         raise ProgramError(f"{root}: no Pulumi.yaml — --program takes the folder of a Pulumi project")
