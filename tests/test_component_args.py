@@ -17,7 +17,7 @@ import pulumi
 import pytest
 import yaml
 
-from servingstack.tools import cli
+from servingstack.tools import cli, package
 
 PROGRAM = '''
 import json
@@ -344,3 +344,24 @@ def test_the_package_host_reports_argument_errors():
                                                     "nodeSelector": {}})
     with pytest.raises(ComponentInitError, match=r"GpuNodePool 'hosted': args.desired_size: 2.5"):
         construct("servingstack:index:GpuNodePool", {"clusterName": "a", "subnetIds": ["s"], "desiredSize": 2.5})
+
+
+@pytest.mark.parametrize("component", package.COMPONENTS)
+def test_every_public_component_checks_its_arguments(component):
+    """A component that does not hand its args to the base (or a new one) would accept anything."""
+    import servingstack
+    from servingstack.arguments import ArgumentError
+    from servingstack.testing import run
+
+    raised = []
+
+    def program():
+        try:
+            getattr(servingstack, component)("probe", {"no_such_argument": 1})
+        except ArgumentError as exc:
+            raised.append(str(exc))
+
+    run(program)
+    count = len(getattr(servingstack, f"{component}Args").__annotations__)
+    assert raised == [f"{component} 'probe': args.no_such_argument: unknown argument — see help() of the "
+                      f"component's Args for its {count} arguments"]

@@ -192,7 +192,7 @@ def test_schema_lists_every_component_with_its_inputs_and_outputs(schema):
     assert pool["properties"]["tolerations"]["items"]["additionalProperties"]["type"] == "string"
     vllm = schema["resources"]["servingstack:index:VllmServer"]
     assert vllm["inputProperties"]["gpuMemoryUtilization"]["type"] == "number"
-    assert set(vllm["requiredInputs"]) == {"namespace", "model", "nodeLabels", "tolerations"}
+    assert set(vllm["requiredInputs"]) == {"namespace", "model"}  # node_labels or node_selector: checked at construction
 
 
 def test_schema_check_fails_when_a_component_loses_an_input(golden):
