@@ -4,9 +4,9 @@
     servingstack synth --program DIR [--stack NAME] [--out DIR]     offline synthesis of your own program
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
     servingstack check (--stack NAME | --config FILE) [--out DIR]   synth + schema, semantic and policy checks
+    servingstack check --program DIR [--stack NAME] [--out DIR]     the same for your own program
     servingstack advise --model M [--workload K=V,...] [--stack vllm|triton|nim] [--max-monthly-usd X] [--json]
                                                                      hardware x stack options, best per token
-    servingstack check --program DIR [--stack NAME] [--out DIR]     the same for your own program
     servingstack init NAME --model M [--instance T] [--stack S] [--adopt CLUSTER]   write a stack file
     servingstack --version
 
