@@ -2,20 +2,32 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
+STACK_DIR ?= stacks
+BUILD_DIR ?= build
+STACKS := $(patsubst $(STACK_DIR)/Pulumi.%.yaml,%,$(wildcard $(STACK_DIR)/Pulumi.*.yaml))
 STACK  ?= dev
 # checkov pins old boto3/packaging/networkx: it gets its own virtualenv, called as a subprocess.
 CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
-.PHONY: help install install-dev policy-install synth test check scan pr-summary preview up clean
+# Everything a synthesized build depends on: the stack file, the code, the policy pack, the package
+# metadata. A build is re-synthesized only when one of these is newer than its plan.json.
+SOURCES := $(shell find components policy -path policy/.venv -prune -o \( -name '*.py' -o -name '*.yaml' \) -print 2>/dev/null) pyproject.toml
+BUILDS  := $(foreach s,$(STACKS),$(BUILD_DIR)/$(s)/plan.json)
+# servingstack diff's base for `make pr-diff` (the PR's target branch in GitHub Actions).
+DIFF_BASE ?= $(if $(GITHUB_BASE_REF),origin/$(GITHUB_BASE_REF),origin/main)
+
+.PHONY: help install install-dev policy-install synth test check scan pr-summary pr-diff preview up clean
 
 help:
-	@echo "make synth            synthesize every stack in stacks/ offline into build/<stack>/"
+	@echo "make synth            synthesize every stack in stacks/ offline into build/<stack>/ (only stale ones;"
+	@echo "                      goes on after a failing stack and lists every failure)"
 	@echo "make test             run the test suite"
-	@echo "make check            synth + schema, semantic and policy-pack checks for every stack (offline)"
+	@echo "make check            schema, semantic and policy-pack checks of every stack's build (after synth)"
 	@echo "make scan             checkov on every stack's synthesized manifests, with policy/checkov-waivers.yaml"
 	@echo "make pr-summary       Markdown: each synthesized stack's resources and monthly cost (after check/synth)"
+	@echo "make pr-diff          Markdown: servingstack diff of every stack against DIFF_BASE (default origin/main),"
+	@echo "                      also written to build/pr-diff/comment.md"
 	@echo "make policy-install   the policy pack's own virtualenv (policy/.venv) for pulumi --policy-pack"
 	@echo "make preview STACK=s  pulumi preview (needs the Pulumi CLI and AWS credentials)"
 	@echo "make up STACK=s       pulumi up"
@@ -38,18 +50,26 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Every stale stack is synthesized, failing or not (make -k); the failures are listed at the end.
 synth: $(VENV)/.installed
-	@set -e; for s in $(STACKS); do \
-	  echo "== $$s"; $(BIN)/servingstack synth --stack $$s --out build/$$s; \
-	done
+	@mkdir -p $(BUILD_DIR); rm -f $(BUILD_DIR)/.synth-failed
+	@$(MAKE) --no-print-directory -s -k $(BUILDS) || true
+	@if [ -s $(BUILD_DIR)/.synth-failed ]; then echo "synth FAILED for: $$(tr '\n' ' ' < $(BUILD_DIR)/.synth-failed)"; exit 1; fi
+	@echo "synth: $(BUILD_DIR)/ is current for $(STACKS)"
+
+$(BUILD_DIR)/%/plan.json: $(STACK_DIR)/Pulumi.%.yaml $(SOURCES) $(VENV)/.installed
+	@echo "== $*"
+	@$(BIN)/servingstack synth --config $< --out $(BUILD_DIR)/$* || { rm -f $@; echo $* >> $(BUILD_DIR)/.synth-failed; exit 1; }
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
-# Every stack is checked even when one fails; the exit status says whether any did.
+# Every stack's build (from `make synth`, not synthesized again) is checked even when one fails
+# (a stack that did not synthesize fails its check); the exit status says whether any did.
 check: $(VENV)/.installed-dev
+	-@$(MAKE) --no-print-directory synth
 	@rc=0; for s in $(STACKS); do \
-	  echo "== $$s"; $(BIN)/servingstack check --stack $$s --out build/$$s || rc=1; \
+	  echo "== $$s"; $(BIN)/servingstack check --config $(STACK_DIR)/Pulumi.$$s.yaml --out $(BUILD_DIR)/$$s --reuse || rc=1; \
 	done; exit $$rc
 
 $(CHECKOV_VENV)/.installed:
@@ -59,10 +79,19 @@ $(CHECKOV_VENV)/.installed:
 
 scan: synth $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m servingstack.tools.scan --checkov $(CHECKOV_VENV)/bin/checkov --waivers policy/checkov-waivers.yaml \
-	  $(foreach s,$(STACKS),build/$(s)/manifests)
+	  $(foreach s,$(STACKS),$(BUILD_DIR)/$(s)/manifests)
 
 pr-summary: $(VENV)/.installed
-	@$(BIN)/python -m servingstack.tools.prsummary $(foreach s,$(STACKS),build/$(s))
+	@$(BIN)/python -m servingstack.tools.prsummary $(foreach s,$(STACKS),$(BUILD_DIR)/$(s))
+
+# The diff of every stack against DIFF_BASE (synthesized with its own code), as the PR comment.
+# Exit 3 (changes) and 4 (hazards) are results, not failures; 1 and 2 fail the target.
+pr-diff: $(VENV)/.installed-dev synth
+	@mkdir -p $(BUILD_DIR)/pr-diff
+	@rc=0; $(BIN)/servingstack diff --base $(DIFF_BASE) --head $(BUILD_DIR) > $(BUILD_DIR)/pr-diff/comment.md || rc=$$?; \
+	  cat $(BUILD_DIR)/pr-diff/comment.md; \
+	  if [ -n "$(PR_NUMBER)" ]; then echo "$(PR_NUMBER)" > $(BUILD_DIR)/pr-diff/pr-number; fi; \
+	  [ $$rc -eq 0 ] || [ $$rc -eq 3 ] || [ $$rc -eq 4 ]
 
 policy/.venv/.installed: policy/requirements.txt
 	$(PYTHON) -m venv policy/.venv

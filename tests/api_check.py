@@ -49,6 +49,9 @@ def main() -> int:
         if top_level != ["servingstack"]:
             raise SystemExit(f"api-check failed: the wheel adds top-level names {top_level}, not only servingstack")
         print(f"          the wheel adds one top-level name: {top_level[0]}")
+        if "servingstack/tools/replacement_rules.yaml" not in zipfile.ZipFile(wheel).namelist():
+            raise SystemExit("api-check failed: the wheel lacks servingstack/tools/replacement_rules.yaml "
+                             "(servingstack diff's data; pyproject package-data)")
         step("pip install <wheel> (package and its dependencies only)",
              [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)], work)
         names = ", ".join(public_names)

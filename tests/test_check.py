@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,7 @@ def test_format_table_has_the_four_columns():
 def test_makefile_check_target_runs_every_stack():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^check:", makefile, re.M) and re.search(r"^scan:", makefile, re.M)
-    assert "servingstack check --stack $$s" in makefile
+    assert "servingstack check --config $(STACK_DIR)/Pulumi.$$s.yaml --out $(BUILD_DIR)/$$s --reuse" in makefile
     assert "--waivers policy/checkov-waivers.yaml" in makefile
 
 
@@ -292,3 +293,58 @@ def test_checkov_passes_on_the_synthesized_prod_manifests(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "scan: passed" in out and re.search(r": [1-9]\d* passed, 0 failed", out)
+
+
+# ---- make synth / check --reuse: one synthesis, kept going -------------------------------------------------
+
+def test_check_reuse_checks_the_build_synth_wrote(tmp_path, capsys):
+    path = ROOT / "stacks" / "Pulumi.prod.yaml"
+    out = tmp_path / "prod"
+    assert main(["synth", "--stack", "prod", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--stack", "prod", "--out", str(out), "--reuse"]) == 0
+    reused = capsys.readouterr().out
+    assert main(["check", "--stack", "prod", "--out", str(tmp_path / "fresh")]) == 0
+    fresh = capsys.readouterr().out
+    assert reused.replace(str(out), "X") == fresh.replace(str(tmp_path / "fresh"), "X")
+    assert "k8s-serving-ha" in reused and path.exists()
+
+
+def test_check_reuse_refuses_a_missing_or_stale_build(tmp_path, capsys):
+    rc = main(["check", "--stack", "prod", "--out", str(tmp_path / "none"), "--reuse"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "no synthesized build" in err
+    stack_file = write_stack_file(tmp_path, stack_config("prod"), "prod")
+    out = tmp_path / "prod"
+    assert main(["synth", "--config", str(stack_file), "--out", str(out)]) == 0
+    capsys.readouterr()
+    import os
+    os.utime(out / "plan.json", (1, 1))
+    rc = main(["check", "--config", str(stack_file), "--out", str(out), "--reuse"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "older than" in err
+
+
+def test_make_synth_goes_on_after_a_failing_stack_and_lists_every_failure(tmp_path):
+    """A real `make synth` over three stack files, the first and last broken: the good one is built,
+    both failures are listed, the exit status is non-zero; a second run rebuilds nothing good."""
+    import shutil
+    import subprocess
+
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.aa-broken.yaml").write_text("config:\n  servingstack:bogus: 1\n")
+    shutil.copy(ROOT / "stacks" / "Pulumi.dev-small.yaml", stacks / "Pulumi.dev-small.yaml")
+    (stacks / "Pulumi.zz-broken.yaml").write_text("config:\n  servingstack:environment: nope\n")
+    build = tmp_path / "build"
+    argv = ["make", "-C", str(ROOT), "--no-print-directory", "synth", f"STACK_DIR={stacks}", f"BUILD_DIR={build}",
+            f"VENV={Path(sys.executable).parent.parent}"]
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert first.returncode != 0
+    assert "synth FAILED for: aa-broken zz-broken" in first.stdout, first.stdout + first.stderr
+    assert (build / "dev-small" / "plan.json").is_file()
+    assert not (build / "aa-broken" / "plan.json").exists()
+    built = (build / "dev-small" / "plan.json").stat().st_mtime
+    second = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert second.returncode != 0 and "== dev-small" not in second.stdout
+    assert (build / "dev-small" / "plan.json").stat().st_mtime == built

@@ -148,3 +148,55 @@ def test_preview_role_risk_and_cluster_access_are_documented():
         for needle in ("adminPrincipalArns", "cluster-admin", "bootstrapClusterCreatorAdminPermissions",
                        "required reviewers", "dry-run", "RBAC cannot tell a dry-run from a real write"):
             assert needle in flat, f"{name} lacks {needle!r}"
+
+
+# ---- the diff comment: computed without credentials, posted from workflow_run -----------------------------
+
+COMMENT_WORKFLOW = ROOT / ".github" / "workflows" / "pr-comment.yml"
+COMMENT_TEXT = COMMENT_WORKFLOW.read_text()
+COMMENT = yaml.safe_load(COMMENT_TEXT)
+
+
+def test_checks_job_computes_the_diff_for_every_pull_request_and_keeps_it_as_data():
+    checkout = uses("checks", "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0, "the target branch must be in the clone for `git worktree add`"
+    (diff,) = [s for s in steps("checks") if s.get("run", "").startswith("make pr-diff")]
+    assert "github.event_name == 'pull_request'" in diff["if"] and "!cancelled()" in diff["if"]
+    assert diff["env"] == {"PR_NUMBER": "${{ github.event.pull_request.number }}"}
+    assert "$GITHUB_STEP_SUMMARY" in diff["run"]
+    artifact = uses("checks", "actions/upload-artifact")
+    assert artifact["with"]["name"] == "pr-diff" and artifact["with"]["path"] == "build/pr-diff/"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "servingstack diff --base $(DIFF_BASE) --head $(BUILD_DIR)" in makefile
+    assert "origin/$(GITHUB_BASE_REF)" in makefile and "$(BUILD_DIR)/pr-diff/pr-number" in makefile
+
+
+def test_comment_workflow_passes_the_schema():
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    proc = subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", str(COMMENT_WORKFLOW)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_comment_workflow_never_runs_pull_request_code():
+    on = COMMENT.get("on", COMMENT.get(True))
+    assert on == {"workflow_run": {"workflows": [DOC["name"]], "types": ["completed"]}}
+    assert COMMENT["permissions"] == {}
+    (job,) = COMMENT["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert "github.event.workflow_run.event == 'pull_request'" in job["if"]
+    used = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
+    assert used == ["actions/download-artifact", "actions/github-script"]
+    assert not any("run" in s for s in job["steps"]), "no shell steps"
+    script = job["steps"][1]["with"]["script"]
+    assert "${{" not in script, "no expression interpolation into the script"
+    assert "pr.head.sha !== process.env.HEAD_SHA" in script, "the PR number from the artifact is verified"
+    assert job["steps"][1]["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    assert "<!-- servingstack-diff -->" in script
+
+
+def test_the_comment_and_its_security_reasoning_are_documented():
+    docs = " ".join((ROOT / "docs" / "checks.md").read_text().split())
+    for needle in ("pr-comment.yml", "workflow_run", "never checks out", "forks", "make pr-diff",
+                   "servingstack diff"):
+        assert needle in docs, needle

@@ -369,25 +369,35 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def check_rows(path: Path, stack: str, out_dir: Path) -> tuple[list[Row], Any, Any]:
-    """Synthesize (writing out_dir as `synth` does) and return (rows, StackConfig, SynthResult).
-    Raises ConfigError / StackFileError for a bad stack file."""
+def check_rows(path: Path, stack: str, out_dir: Path, reuse: bool = False) -> tuple[list[Row], Any, Any]:
+    """Synthesize (writing out_dir as `synth` does) and return (rows, StackConfig, resources).
+    With `reuse`, check what synth already wrote to out_dir instead (reused_build).
+    Raises ConfigError / StackFileError for a bad stack file, StaleBuildError for a missing build."""
     from .output import write_outputs
-    from .synth import emit_notices, read_stack_file, synth_stack
+    from .synth import emit_notices, read_stack_file, reused_build, synth_stack
 
-    result = synth_stack(read_stack_file(path), stack)
-    cfg = result.config
-    emit_notices(result.notices)
-    write_outputs(result, out_dir)
+    if reuse:
+        cfg, resources = reused_build(path, stack, out_dir)
+    else:
+        result = synth_stack(read_stack_file(path), stack)
+        cfg, resources = result.config, result.resources
+        emit_notices(result.notices)
+        write_outputs(result, out_dir)
     rows, objects = validate_manifests(out_dir / "manifests", cfg.cluster.version)
     rows += semantic_rows(objects)
-    rows += policy_rows(result.resources, str(cfg.environment))
-    return rows, cfg, result
+    rows += policy_rows(resources, str(cfg.environment))
+    return rows, cfg, resources
 
 
-def run_check(path: Path, stack: str, out_dir: Path) -> int:
+def run_check(path: Path, stack: str, out_dir: Path, reuse: bool = False) -> int:
     """`servingstack check`: print the table and a summary; 0 when nothing failed, else 1."""
-    rows, cfg, _ = check_rows(Path(path), stack, Path(out_dir))
+    from .synth import StaleBuildError
+
+    try:
+        rows, cfg, _ = check_rows(Path(path), stack, Path(out_dir), reuse=reuse)
+    except StaleBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(format_table(rows))
     counts = {k: sum(1 for r in rows if r.result == k) for k in (PASS, WARN, FAIL, NOT_APPLICABLE)}
     print(f"\nstack {stack} (environment {cfg.environment}, Kubernetes {cfg.cluster.version}): {len(rows)} checks, "

@@ -3,15 +3,18 @@
     servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
     servingstack synth --program DIR [--stack NAME] [--out DIR]     offline synthesis of your own program
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
-    servingstack check (--stack NAME | --config FILE) [--out DIR]   synth + schema, semantic and policy checks
+    servingstack check (--stack NAME | --config FILE) [--out DIR] [--reuse]
+                                                                    synth + schema, semantic and policy checks
     servingstack check --program DIR [--stack NAME] [--out DIR]     the same for your own program
     servingstack advise --model M [--workload K=V,...] [--stack vllm|triton|nim] [--max-monthly-usd X] [--json]
                                                                      hardware x stack options, best per token
     servingstack init NAME --model M [--instance T] [--stack S] [--adopt CLUSTER]   write a stack file
+    servingstack diff  --base BASE [--head HEAD] [--stack NAME ...] [--json]
+                                                                    what a change creates, replaces, costs, risks
     servingstack --version
 
 Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else (for
-`check`: any failed check).
+`check`: any failed check). `diff`: 0 no change, 3 changes without hazards, 4 hazards.
 """
 
 from __future__ import annotations
@@ -72,6 +75,17 @@ def parser() -> argparse.ArgumentParser:
                                          "semantic checks and the policy pack; non-zero exit on any failure")
     _add_stack_args(check, program=True)
     check.add_argument("--out", help="output directory for the synthesized files (default build/<stack>)")
+    check.add_argument("--reuse", action="store_true",
+                       help="check the files `servingstack synth` already wrote to --out instead of synthesizing again")
+    diff = sub.add_parser("diff", help="what a change creates, deletes, updates and replaces in every stack, its "
+                                       "monthly cost and GPUs before and after, and its hazards (offline)")
+    diff.add_argument("--base", required=True, help="a git ref (synthesized with its own code) or a directory of "
+                                                    "builds (<dir>/<stack>/plan.json, as `make synth` writes build/)")
+    diff.add_argument("--head", help="a git ref or a directory of builds (default: the working tree's stacks, "
+                                     "synthesized now)")
+    diff.add_argument("--stack", action="append", dest="stacks", metavar="NAME",
+                      help="only this stack (repeatable; default every stack on either side)")
+    diff.add_argument("--json", action="store_true", help="the stable JSON form (README) instead of Markdown")
     advise = sub.add_parser("advise", help="every catalogued instance x tensor-parallel size x quantization x stack "
                                            "that fits a model, with cost per token and estimated latency, best first")
     advise.add_argument("--model", required=True, help="catalogued model id, e.g. meta-llama/Llama-3.1-70B-Instruct")
@@ -159,7 +173,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         return check_program(Path(args.program), args.stack, Path(args.out) if args.out else None,
                              args.kubernetes_version, args.environment)
     path, stack = resolve_stack(args)
-    return run_check(path, stack, Path(args.out or Path("build") / stack))
+    return run_check(path, stack, Path(args.out or Path("build") / stack), reuse=args.reuse)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import run
+
+    return run(args.base, args.head, args.stacks, args.json)
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -191,7 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     args.argv = argv
     handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check, "advise": cmd_advise,
-               "init": cmd_init}[args.command]
+               "init": cmd_init, "diff": cmd_diff}[args.command]
     try:
         return handler(args)
     except (ConfigError, StackFileError, ProgramError, InitError, UsageError) as exc:

@@ -59,10 +59,11 @@ def write_outputs(result: SynthResult, out_dir: Path) -> None:
 
 
 def plan_document(result: SynthResult) -> dict[str, Any]:
-    """Every registered resource with its inputs and options, sorted by URN."""
+    """Every registered resource with its inputs, options and (placeholder) computed outputs, sorted by URN."""
     resources = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "provider": r.provider,
-                  "custom": r.custom, "dependsOn": r.dependencies, "options": _jsonable(r.options),
-                  "inputs": _jsonable(normalize(r.inputs))}
+                  "custom": r.custom, "dependsOn": r.dependencies, "propertyDependencies": r.property_dependencies,
+                  "options": _jsonable(r.options),
+                  "inputs": _jsonable(normalize(r.inputs)), "computed": _jsonable(normalize(r.computed))}
                  for r in sorted(result.resources, key=lambda r: r.urn)]
     return {"project": result.project, "stack": result.stack, "resources": resources}
 

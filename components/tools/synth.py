@@ -95,3 +95,28 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
 def emit_notices(notices: list[str]) -> None:
     for n in notices:
         print(n, file=sys.stderr)
+
+
+class StaleBuildError(RuntimeError):
+    """`check --reuse` found no build, or one older than the stack file, or another stack's."""
+
+
+def reused_build(path: Path, stack: str, out_dir: Path) -> tuple[Any, list[Any]]:
+    """(StackConfig, resources) of the files `servingstack synth` wrote to out_dir for this stack file.
+    The config is parsed again (cheap, and config errors still exit 2); the resources are plan.json's."""
+    from .offline.recorder import RecordedResource
+
+    config, _, _ = engine_config(read_stack_file(path))
+    notices: list[str] = []
+    cfg = parse_stack_config(config, notices=notices)
+    emit_notices(notices)
+    plan_file = out_dir / "plan.json"
+    if not plan_file.is_file() or not (out_dir / "manifests").is_dir():
+        raise StaleBuildError(f"{out_dir}: no synthesized build (plan.json, manifests/): run "
+                              f"`servingstack synth --stack {stack} --out {out_dir}` first")
+    if plan_file.stat().st_mtime < Path(path).stat().st_mtime:
+        raise StaleBuildError(f"{plan_file} is older than {path}: synthesize again (`make synth`)")
+    plan = json.loads(plan_file.read_text())
+    if plan.get("stack") != stack:
+        raise StaleBuildError(f"{plan_file} is stack {plan.get('stack')!r}, not {stack!r}")
+    return cfg, [RecordedResource.from_plan(r) for r in plan.get("resources", [])]

@@ -28,6 +28,8 @@ class RecordedResource:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     """URNs this registration waits for (explicit depends_on and the resources its inputs come from)."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per top-level input: the URNs of the resources its value comes from (what the engine is told)."""
     timeouts: dict[str, str] = field(default_factory=dict)
     """Custom create/update/delete timeouts, e.g. {"create": "62m"}."""
     options: dict[str, Any] = field(default_factory=dict)
@@ -35,6 +37,21 @@ class RecordedResource:
     retainOnDelete, ignoreChanges, deleteBeforeReplace, replaceOnChanges, deletedWith,
     additionalSecretOutputs, customTimeouts, and aliases (resolved to URNs as the engine resolves
     alias specs, parents' aliases included). Only options that are set appear."""
+    computed: dict[str, Any] = field(default_factory=dict)
+    """What the provider would compute (offline placeholders): the id and the outputs that are not
+    inputs. A dependent whose input holds one of these values references this resource; when this
+    resource is replaced, a preview shows those inputs unknown (servingstack diff follows them)."""
+
+    @classmethod
+    def from_plan(cls, entry: dict[str, Any]) -> "RecordedResource":
+        """A resource as plan.json records it (tools/output.py plan_document)."""
+        options = dict(entry.get("options") or {})
+        return cls(type=entry["type"], name=entry["name"], inputs=dict(entry.get("inputs") or {}),
+                   custom=bool(entry.get("custom")), provider=entry.get("provider") or "", urn=entry["urn"],
+                   parent=entry.get("parent") or "", dependencies=list(entry.get("dependsOn") or []),
+                   property_dependencies={k: list(v) for k, v in (entry.get("propertyDependencies") or {}).items()},
+                   timeouts=dict(options.get("customTimeouts") or {}), options=options,
+                   computed=dict(entry.get("computed") or {}))
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -101,8 +118,10 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
         with self._lock:
             self.resources.append(record)
         self._local.record = record
-        outputs = {**fake_outputs(args.typ, args.name, inputs, self.region), **inputs}
-        return f"{args.name}-id", outputs
+        fake = fake_outputs(args.typ, args.name, inputs, self.region)
+        if record.custom:
+            record.computed = self.redact({"id": f"{args.name}-id", **{k: v for k, v in fake.items() if k not in inputs}})
+        return f"{args.name}-id", {**fake, **inputs}
 
     def call(self, args):  # noqa: ANN001 - pulumi.runtime.MockCallArgs
         return fake_invoke(args.token, dict(args.args), self.region)
@@ -173,6 +192,9 @@ def _monitor_class():
             if record is not None:
                 record.urn = response.urn
                 record.dependencies = sorted(request.dependencies)
+                record.property_dependencies = {key: sorted(set(deps.urns))
+                                                for key, deps in sorted(request.propertyDependencies.items())
+                                                if deps.urns}
                 t = request.customTimeouts
                 record.timeouts = {k: v for k, v in (("create", t.create), ("update", t.update),
                                                      ("delete", t.delete)) if v}
