@@ -347,3 +347,22 @@ def test_a_replaced_kubernetes_provider_replaces_every_resource_it_manages():
     d = PlanDiff({"resources": [provider, ns]}, {"resources": [head_provider, ns]})
     assert d.changes[provider["urn"]].change == REPLACE
     assert d.changes[ns["urn"]].change == REPLACE and "provider" in d.changes[ns["urn"]].reasons[-1]
+
+
+def test_a_template_change_that_makes_no_new_version_rolls_no_nodes():
+    """Only the template's own `tags`: ComputedIf leaves latestVersion unknown in a preview, but
+    tags are not an update key, so apply creates no version and the group keeps its nodes."""
+    from servingstack.tools.hazards import stack_hazards
+    from servingstack.tools.plandiff import PlanDiff
+
+    lt = _res("lt", "aws:ec2/launchTemplate:LaunchTemplate", {"tags": {"a": "1"}, "userData": "x"})
+    lt["computed"] = {"id": "lt-id", "latestVersion": 1}
+    ng = _res("ng", "aws:eks/nodeGroup:NodeGroup", {"launchTemplate": {"id": "lt-id", "version": "1"},
+                                                   "labels": {"nvidia.com/gpu.present": "true"}})
+    ng["dependsOn"] = [lt["urn"]]
+    ng["propertyDependencies"] = {"launchTemplate": [lt["urn"]]}
+    for inputs, rolls in (({"tags": {"a": "2"}, "userData": "x"}, False), ({"tags": {"a": "1"}, "userData": "y"}, True)):
+        d = PlanDiff({"resources": [lt, ng]}, {"resources": [{**lt, "inputs": inputs}, ng]})
+        assert d.changes[ng["urn"]].unknown == ["launchTemplate.version"]
+        hazards = stack_hazards(d, {}, {})
+        assert bool([h for h in hazards if h.kind == "node-recycle"]) is rolls

@@ -103,15 +103,16 @@ def _node_group(change: Change, diff: PlanDiff) -> list[Hazard]:
     rule = rule_for(NODE_GROUP, diff.rules)
     if not rule.rolls_nodes(change.paths):
         return []
+    if _launch_template_version_without_new_version(change, diff):
+        # A preview shows launchTemplate.version unknown, but the template change creates no new
+        # version (e.g. only the template's own tags): apply keeps the version and the nodes.
+        return []
     rolling = [p for p in change.paths if any(p.startswith(k) for k in rule.rolls_nodes_on)]
-    version_only = _launch_template_version_without_new_version(change, diff)
     hazards = [Hazard("node-recycle", change.urn,
                       f"{kind} node group {name}: {', '.join(rolling)} changes, so EKS replaces every {kind} node "
-                      f"({size} x {types}) in a rolling update" +
-                      (" (a preview shows the launch template version unknown; this change alone creates no new "
-                       "template version, so apply may keep the nodes)" if version_only else ""))]
+                      f"({size} x {types}) in a rolling update")]
     capacity = str(inputs.get("capacityType") or "")
-    if capacity == "CAPACITY_BLOCK" and not version_only:
+    if capacity == "CAPACITY_BLOCK":
         hazards.append(Hazard("node-group-no-surge", change.urn,
                               f"node group {name} runs on a capacity block: a rolling update cannot add surge "
                               f"nodes, so nodes are drained before their replacements exist"))
@@ -121,7 +122,8 @@ def _node_group(change: Change, diff: PlanDiff) -> list[Hazard]:
 def _launch_template_version_without_new_version(change: Change, diff: PlanDiff) -> bool:
     """The node group's launchTemplate.version is only unknown because its template changed in a way
     that creates no new version (e.g. the template's own tags)."""
-    if set(change.paths) != {"launchTemplate.version"} or "launchTemplate.version" not in change.unknown:
+    rolling = {p for p in change.paths if p.startswith(("launchTemplate.version", "releaseVersion", "version"))}
+    if rolling != {"launchTemplate.version"} or "launchTemplate.version" not in change.unknown:
         return False
     lt_rule = rule_for(LAUNCH_TEMPLATE, diff.rules)
     templates = [c for c in diff.changes.values() if c.type == LAUNCH_TEMPLATE and c.change == UPDATE
