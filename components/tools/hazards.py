@@ -170,7 +170,8 @@ def _serving(change: Change) -> list[Hazard]:
             old = (_inputs(change.base).get("metadata") or {}).get("name")
             return [Hazard("serving-outage", change.urn,
                            f"Deployment {old} is replaced by {name} (URN changed): every replica is replaced at "
-                           f"once; the new pods pull the image and load the model while the old ones are deleted")]
+                           f"once; the new pods must pull the image and load the model, on free GPUs beside the "
+                           f"old pods (or the create waits until its timeout), before the old Deployment is deleted")]
         return [Hazard("serving-outage", change.urn,
                        f"Deployment {name} is replaced ({_why(change)}): the provider deletes it before creating "
                        f"the new one (same name), so every replica is down until the new pods are ready")]
