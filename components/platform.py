@@ -18,6 +18,7 @@ from .config.estimate import estimate, performance_output, true_cost_output
 from .config.fields import snake_case
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
+from .operations import Operations
 from .serving.nim import NimServer
 from .serving.triton import TritonServer
 from .serving.vllm import VllmServer
@@ -144,10 +145,12 @@ class ServingPlatform(Component):
         }, opts=child)
         # Nodes join only once the VPC CNI runs (created by EksCluster; nothing when adopting).
         after_cluster = self.child_opts(depends_on=cluster.node_prerequisites)
-        pools = {p.name: self._pool(p, cluster, tags, after_cluster) for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
+        pools = {p.name: self._pool(cfg, p, cluster, tags, after_cluster)
+                 for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
         pool = pools[cfg.serving_pool.name]
 
         k8s_opts = self.child_opts(providers={"kubernetes": cluster.provider})
+        ops = Operations(self, cfg, cluster, pools, tags, k8s_opts)
         device_pools = [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
                         if not p.ami_type.startswith("BOTTLEROCKET")]
         dp = cfg.device_plugin
@@ -160,7 +163,8 @@ class ServingPlatform(Component):
             "dcgm_exporter": dp.dcgm_exporter, "dcgm_exporter_chart_version": dp.dcgm_exporter_chart_version,
             # GPU metrics on every GPU pool, Bottlerocket ones included.
             "metrics_pool_names": [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]],
-        }, opts=k8s_opts)
+            **ops.device_plugin_args(),
+        }, opts=ops.after_monitoring(k8s_opts))
 
         s = cfg.serving
         namespace = k8s.core.v1.Namespace("serving-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -205,6 +209,7 @@ class ServingPlatform(Component):
             "service_name": s.service_name, "service_account": SERVICE_ACCOUNT,
             "service_account_annotations": access.service_account_annotations,
             "allowed_namespaces": s.allowed_namespaces, "hard_spread": s.spread == "hard",
+            **ops.serving_args(),
         }
         if "hfToken" in secrets:
             hf = HuggingFaceToken("hf-token", {"namespace": s.namespace, "token": secrets["hfToken"]},
@@ -241,6 +246,7 @@ class ServingPlatform(Component):
                 "pull_secret_name": ngc.pull_secret_name, "api_secret_name": ngc.api_secret_name,
             }, opts=pulumi.ResourceOptions.merge(serving_opts, pulumi.ResourceOptions(depends_on=[*serving_deps, ngc])))
 
+        ops.serve(server, namespace)
         cost = plan.cost
         self.outputs = {
             "environment": str(cfg.environment),
@@ -274,12 +280,13 @@ class ServingPlatform(Component):
                             "pools and the fixed lines; data transfer and NAT per-GB processing are not priced",
             },
         }
+        self.outputs.update(ops.outputs())
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
         for key, value in self.outputs.items():  # the annotated outputs, for the component package
             setattr(self, snake_case(key), pulumi.Output.from_input(value))
         self.register_outputs(self.outputs)
 
-    def _pool(self, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
+    def _pool(self, cfg: StackConfig, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
               opts: pulumi.ResourceOptions) -> GpuNodePool:
         subnets = cluster.subnet_ids
         if p.availability_zone:
@@ -291,7 +298,7 @@ class ServingPlatform(Component):
             "min_size": p.min_size, "max_size": p.max_size, "desired_size": p.desired_size,
             "disk_size_gib": p.disk_size_gib, "metadata_hop_limit": p.metadata_hop_limit,
             "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
-            "tags": tags,
+            "tags": tags, **({"cluster_autoscaler": True} if config_module.node_autoscaled(cfg, p) else {}),
         }, opts=opts)
 
 

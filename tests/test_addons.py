@@ -48,8 +48,11 @@ def test_device_plugin_chart_pinned_from_official_repo():
     assert r["values"]["migStrategy"] == "none"
     assert r["values"]["gfd"] == {"enabled": False}
     assert "config" not in r["values"]
+    # DCGM's ServiceMonitor follows observability (prod installs kube-prometheus-stack); off without it.
     dcgm = release(synth("prod"), "dcgm-exporter")
-    assert dcgm["values"]["serviceMonitor"] == {"enabled": False}
+    assert dcgm["values"]["serviceMonitor"] == {"enabled": True, "interval": "15s"}
+    quiet = synth_config(set_key(stack_config("prod"), "servingstack:observability", {"prometheus": "none"}))
+    assert release(quiet, "dcgm-exporter")["values"]["serviceMonitor"] == {"enabled": False}
 
 
 def test_time_slicing_dev_only_and_rendered():

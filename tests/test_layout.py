@@ -48,7 +48,7 @@ def layer(module: str) -> str:
         return "tools"
     if first in ("aws", "k8s", "serving", "base", "arguments"):
         return "components"
-    if first in ("platform", "program"):
+    if first in ("platform", "program", "operations"):
         return "platform"
     raise AssertionError(f"{module} belongs to no layer: add its folder to test_layout.layer")
 

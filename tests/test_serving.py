@@ -13,7 +13,7 @@ REFERENCE_VLLM_ARGS = ["--model", "meta-llama/Llama-3.1-70B-Instruct", "--tensor
                        "--max-model-len", "8192", "--gpu-memory-utilization", "0.92", "--enable-prefix-caching",
                        "--max-num-seqs", "64", "--dtype", "auto"]
 SERVING_URN = re.compile(r"servingstack:index:(VllmServer|TritonServer|NimServer|NgcCredentials|HuggingFaceToken"
-                         r"|ModelReadAccess)")
+                         r"|ModelReadAccess|ServingObservability|KedaAutoscaler)")
 
 
 def container(result):
@@ -186,7 +186,8 @@ def test_pdb_and_spread_only_with_two_or_more_replicas():
 
 
 def test_network_policy_admits_only_configured_namespaces():
-    np = synth("prod").manifest("NetworkPolicy")
+    np = synth_config(set_key(stack_config("prod"), "servingstack:observability", {"prometheus": "none"}),
+                      name="prod").manifest("NetworkPolicy")
     (rule,) = np["spec"]["ingress"]
     (peer,) = rule["from"]
     assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["gateway", "llm-serving"]
@@ -301,7 +302,9 @@ def _urns(result, type_):
 def test_serving_objects_wait_for_namespace_plugin_and_pool(stack):
     result = synth(stack)
     namespace = result.one("kubernetes:core/v1:Namespace").urn
-    plugin = _urns(result, "kubernetes:helm.sh/v3:Release")
+    # The device plugin's releases (monitoring and autoscaler releases are not the pods' prerequisites).
+    plugin = {r.urn for r in result.of_type("kubernetes:helm.sh/v3:Release") if "NvidiaDevicePlugin" in r.urn}
+    assert plugin
     pool = {r.urn for r in result.of_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("pool-")}
     for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Service",
                  "kubernetes:networking.k8s.io/v1:NetworkPolicy"):

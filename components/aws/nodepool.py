@@ -12,6 +12,8 @@ from ..base import Component
 from ..config.errors import RuleError
 from ..config.fields import check_sizes
 from ..planning import catalog
+from ..planning.resources import DISK_RESERVED_GIB
+from .cluster_autoscaler_spec import node_template_tags, tag_suffix
 from .nodepool_spec import (
     data_volume_device,
     ec2_assume_role_policy,
@@ -57,6 +59,10 @@ class GpuNodePoolArgs(TypedDict):
     """Extra node labels. Default {}."""
     tags: NotRequired[dict[str, str]]
     """Tags for the node group, launch template, instances and volumes. Default {}."""
+    cluster_autoscaler: NotRequired[bool]
+    """A Cluster Autoscaler sizes this pool: `desired_size` is only the size at creation (later
+    changes are ignored), and the pool's Auto Scaling group gets the node-template tags that let the
+    autoscaler scale it up from zero. Never for CAPACITY_BLOCK pools. Default false."""
 
 
 class GpuNodePool(Component):
@@ -83,6 +89,8 @@ class GpuNodePool(Component):
     """Whether kubelet ephemeral storage (emptyDir) sits on RAID0 NVMe."""
     bundles_device_plugin: pulumi.Output[bool]
     """True on Bottlerocket NVIDIA, whose AMI runs the device plugin itself."""
+    autoscaling_group_name: pulumi.Output[str]
+    """Name of the Auto Scaling group EKS made for the node group."""
 
     @classmethod
     def check_args(cls, args: Mapping[str, Any]) -> None:
@@ -110,6 +118,7 @@ class GpuNodePool(Component):
         labels = pool_labels(pool, args.get("labels"))
         taints = gpu_taints()
         nvme = uses_nvme_raid(ami_type, instance, args.get("local_nvme_raid0", True))
+        autoscaled = bool(args.get("cluster_autoscaler")) and capacity_type != "CAPACITY_BLOCK"
 
         role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(ec2_assume_role_policy()),
                             tags=tags, opts=child)
@@ -166,9 +175,20 @@ class GpuNodePool(Component):
             labels=labels,
             taints=[aws.eks.NodeGroupTaintArgs(**t) for t in taints],
             tags={**tags, "servingstack.io/pool": pool},
-            # desiredSize stays under this program's control: no cluster autoscaler is installed.
-            opts=self.child_opts(depends_on=attachments),
+            # desiredSize is this program's unless a Cluster Autoscaler sizes the pool.
+            opts=self.child_opts(depends_on=attachments,
+                                 ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
         )
+        self.autoscaling_group_name = group.resources.apply(lambda r: r[0]["autoscaling_groups"][0]["name"]
+                                                            if isinstance(r[0], dict) else
+                                                            r[0].autoscaling_groups[0].name)
+        if autoscaled:
+            ephemeral = int(instance.nvme_gb * 1e9 / 2**30 * 0.95) if nvme else \
+                args.get("disk_size_gib", 200) - DISK_RESERVED_GIB
+            for key, value in node_template_tags(labels, taints, instance, ephemeral).items():
+                aws.autoscaling.Tag(f"{name}-asg-{tag_suffix(key)}", autoscaling_group_name=self.autoscaling_group_name,
+                                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                                    opts=child)
 
         self.node_group_name = group.node_group_name
         self.role_arn = role.arn
@@ -186,4 +206,5 @@ class GpuNodePool(Component):
             "taints": self.taints, "tolerations": self.tolerations, "instance_type": self.instance_type,
             "gpus_per_node": self.gpus_per_node, "gpu_memory_mib": self.gpu_memory_mib,
             "local_nvme": self.local_nvme, "bundles_device_plugin": self.bundles_device_plugin,
+            "autoscaling_group_name": self.autoscaling_group_name,
         })

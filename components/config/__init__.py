@@ -5,8 +5,10 @@ Nothing outside this package reads `pulumi.Config`; components receive typed arg
 below are the layer's interface (submodules import each other directly, in one direction:
 errors <- fields <- serving <- models <- fit <- load)."""
 
+from .autoscaling import AutoscalingConfig, cold_start_seconds, cooldown_seconds, node_autoscaled
 from .errors import NAMESPACE, ConfigError, RuleError
 from .fit import check_plan, fit_check, pod_resources
+from .observability import AlertsConfig, ObservabilityConfig
 from .load import TOP_LEVEL_KEYS, load_stack_config, parse_stack_config, raw_config_from_runtime
 from .models import (
     CREATE_ONLY_CLUSTER_KEYS,
@@ -30,6 +32,8 @@ from .serving import (
 )
 
 __all__ = [
+    "AlertsConfig", "AutoscalingConfig", "ObservabilityConfig", "cold_start_seconds", "cooldown_seconds",
+    "node_autoscaled",
     "CREATE_ONLY_CLUSTER_KEYS", "NAMESPACE", "REDACTED", "SECRET_KEYS", "TOP_LEVEL_KEYS",
     "ClusterConfig", "ConfigError", "CostConfig", "CustomModelConfig", "DevicePluginConfig", "Environment",
     "GpuNodePoolConfig", "ModelStoreConfig", "NimConfig", "RuleError", "ServingConfig", "ServingStackKind",

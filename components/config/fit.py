@@ -20,6 +20,7 @@ from ..planning.resources import (
 from ..planning.sizing import FitError, FitReport, check_fit
 from .errors import ConfigError, format_value
 from .fields import snake_case
+from .autoscaling import node_autoscaled
 from .models import StackConfig
 
 
@@ -39,13 +40,22 @@ def _pool_key(cfg: StackConfig, field: str) -> str:
 
 
 def _check_capacity(cfg: StackConfig) -> None:
-    """No cluster autoscaler is installed: the pool's desiredSize must hold every replica."""
+    """Without a node autoscaler the pool's desiredSize must hold every replica (with replica
+    autoscaling: maxReplicas); with one, its maxSize must hold maxReplicas."""
     pool = cfg.serving_pool
     s = cfg.serving
-    needed = serving_nodes(s.replicas, s.tensor_parallel_size, pool.instance.gpus, s.spread == "hard")
+    replicas = cfg.autoscaling.max_replicas if cfg.autoscaling.enabled else s.replicas
+    needed = serving_nodes(replicas, s.tensor_parallel_size, pool.instance.gpus, s.spread == "hard")
+    if node_autoscaled(cfg, pool):
+        if needed > pool.max_size:
+            raise ConfigError(_pool_key(cfg, "maxSize"), (
+                f"{pool.max_size} — autoscaling.maxReplicas {replicas} x {s.tensor_parallel_size} GPUs "
+                f"({s.spread} spread) need {needed} {pool.instance_type} nodes — raise maxSize to >= {needed} "
+                "or lower autoscaling.maxReplicas"))
+        return
     if needed > pool.desired_size:
         raise ConfigError(_pool_key(cfg, "desiredSize"), (
-            f"{pool.desired_size} — {s.replicas} replicas x {s.tensor_parallel_size} GPUs ({s.spread} spread) need "
+            f"{pool.desired_size} — {replicas} replicas x {s.tensor_parallel_size} GPUs ({s.spread} spread) need "
             f"{needed} {pool.instance_type} nodes and no cluster autoscaler is installed — raise desiredSize "
             f"(and maxSize) to >= {needed} or lower serving.replicas"))
 
@@ -66,7 +76,8 @@ def _check_node_fit(cfg: StackConfig, weights_gib: float) -> None:
     instance = pool.instance
     s = cfg.serving
     tp = s.tensor_parallel_size
-    per_node = pods_per_node(s.replicas, tp, instance.gpus, s.spread == "hard")
+    replicas = max(s.replicas, cfg.autoscaling.max_replicas if cfg.autoscaling.enabled else 0)
+    per_node = pods_per_node(replicas, tp, instance.gpus, s.spread == "hard")
     cpu_per_gpu, memory_per_gpu = pod_resources(cfg)
     shm = shm_size_gib(tp)
     cpu_limit = allocatable_cpu(instance)

@@ -17,6 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from ..planning import catalog, prices
 from .errors import RuleError
 from .fields import DNS_LABEL, K8S_VERSION, ConfigModel, check_cidr, check_sizes
+from .autoscaling import AutoscalingConfig, check_autoscaling, check_cooldown
+from .observability import ObservabilityConfig
 from .serving import ServingConfig
 from .workload import WorkloadConfig
 
@@ -256,6 +258,10 @@ class StackConfig(ConfigModel):
     """Rates for the monthly cost estimate."""
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     """The traffic the performance estimate plans for (prompt and output lengths, concurrency, targets)."""
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    """Metrics, dashboards and alerts (kube-prometheus-stack or an existing Prometheus Operator)."""
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    """Replicas that follow the queue (KEDA) and GPU nodes that follow the pods (Cluster Autoscaler)."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Extra AWS tags for every resource."""
 
@@ -298,6 +304,8 @@ class StackConfig(ConfigModel):
         ):
             raise RuleError("devicePlugin.timeSlicingReplicas", "Bottlerocket NVIDIA pools run their bundled device "
                          "plugin; configure sharing in Bottlerocket settings or use AL2023_x86_64_NVIDIA")
+        check_autoscaling(self)
+        check_cooldown(self)
         return self
 
     @property

@@ -32,6 +32,11 @@ class NvidiaDevicePluginArgs(KubernetesArgs):
     """dcgm-exporter chart version. Default the pinned catalog version."""
     metrics_pool_names: NotRequired[list[str]]
     """GPU pools the DCGM exporter runs on (Bottlerocket pools too). Default `pool_names`."""
+    dcgm_service_monitor: NotRequired[bool]
+    """Turn on the DCGM exporter's ServiceMonitor (needs the Prometheus Operator CRDs: make the
+    component wait for them). Default false."""
+    monitor_labels: NotRequired[dict[str, str]]
+    """Labels for that ServiceMonitor (an existing Prometheus's selectors). Default {}."""
 
 
 class NvidiaDevicePlugin(Component):
@@ -67,7 +72,8 @@ class NvidiaDevicePlugin(Component):
             helm_release(f"{name}-dcgm", HelmChart("dcgm-exporter", catalog.DCGM_EXPORTER_CHART_REPO,
                                                    args.get("dcgm_exporter_chart_version",
                                                             catalog.DCGM_EXPORTER_CHART_VERSION), NAMESPACE),
-                         dcgm_exporter_values(metrics_pools), child)
+                         dcgm_exporter_values(metrics_pools, args.get("dcgm_service_monitor", False),
+                                              args.get("monitor_labels")), child)
         self.chart_version = pulumi.Output.from_input(version)
         self.register_outputs({"installed": self.installed, "status": self.status,
                                "chart_version": self.chart_version})

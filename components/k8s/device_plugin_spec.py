@@ -48,13 +48,20 @@ def device_plugin_values(pool_names: list[str], mig_strategy: str = "none", time
     return values
 
 
-def dcgm_exporter_values(pool_names: list[str]) -> dict:
+def dcgm_exporter_values(pool_names: list[str], service_monitor: bool = False,
+                         monitor_labels: Optional[dict[str, str]] = None) -> dict:
     """The chart's default tolerations cover only control-plane taints: without ours it runs on no
-    GPU node. No ServiceMonitor by default (it needs the Prometheus Operator CRDs)."""
+    GPU node. The ServiceMonitor (the chart's default is on) only with monitoring: it needs the
+    Prometheus Operator CRDs, and the chart does not check for them."""
+    monitor: dict = {"enabled": service_monitor}
+    if service_monitor:
+        monitor["interval"] = "15s"
+        if monitor_labels:
+            monitor["additionalLabels"] = dict(monitor_labels)
     return {
         "affinity": gpu_node_affinity(pool_names),
         "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
-        "serviceMonitor": {"enabled": False},
+        "serviceMonitor": monitor,
     }
 
 

@@ -236,9 +236,15 @@ def pod_disruption_budget(w: ServingWorkload) -> Optional[dict]:
     }
 
 
-def network_policy(w: ServingWorkload, allowed_namespaces: list[str]) -> dict:
-    """Only pods of the serving namespace and the allowed namespaces reach the serving ports."""
+def network_policy(w: ServingWorkload, allowed_namespaces: list[str],
+                   monitoring_namespace: Optional[str] = None) -> dict:
+    """Only pods of the serving namespace and the allowed namespaces reach the serving ports; with a
+    monitoring namespace, its pods (the Prometheus scraper) reach the metrics port, and only that."""
     namespaces = sorted({w.namespace, *allowed_namespaces})
+    scrape = ([{"from": [{"namespaceSelector": {"matchExpressions": [
+                  {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [monitoring_namespace]}]}}],
+                "ports": [{"protocol": "TCP", "port": w.metrics_port}]}]
+              if monitoring_namespace else [])
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -250,7 +256,7 @@ def network_policy(w: ServingWorkload, allowed_namespaces: list[str]) -> dict:
                 "from": [{"namespaceSelector": {"matchExpressions": [
                     {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}}],
                 "ports": [{"protocol": "TCP", "port": p["containerPort"]} for p in w.ports],
-            }],
+            }, *scrape],
         },
     }
 

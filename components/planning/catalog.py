@@ -178,3 +178,18 @@ def nim_image_for(model_id: str) -> Optional[str]:
     """The pinned NIM image for a catalogued model, or None when NVIDIA publishes no NIM for it."""
     model = MODELS.get(model_id)
     return model.nim_image if model is not None else None
+
+# ---- Operations: monitoring and autoscaling charts (exact versions; sources in ../shared/charts/*/SOURCE.txt)
+KUBE_PROMETHEUS_STACK_CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_CHART_VERSION = "2.20.2"
+CLUSTER_AUTOSCALER_CHART_REPO = "https://kubernetes.github.io/autoscaler"
+CLUSTER_AUTOSCALER_CHART_VERSION = "9.59.0"
+#: The Cluster Autoscaler image must match the cluster's minor version (its README's version
+#: table); newest patch of each minor per the kubernetes/autoscaler tags cluster-autoscaler-1.N.P
+#: (commit dates: 1.29.5 2024-10-16, 1.30.7 2025-10-29, 1.31.5 2025-10-08, 1.32.7 2026-02-13,
+#: 1.33.6 / 1.34.5 / 1.35.2 2026-07-22). Image registry.k8s.io/autoscaling/cluster-autoscaler.
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.29": "v1.29.5", "1.30": "v1.30.7", "1.31": "v1.31.5", "1.32": "v1.32.7",
+                                 "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
+CLUSTER_AUTOSCALER_TAGS_AS_OF = "2026-12"

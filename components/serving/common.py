@@ -81,6 +81,12 @@ class ServingArgs(KubernetesArgs):
     """Other namespaces whose pods may reach the serving ports. Default []."""
     hard_spread: NotRequired[bool]
     """One replica per node (true) or spread when possible (false, default)."""
+    monitoring_namespace: NotRequired[str]
+    """Namespace of the Prometheus that scrapes the pods: the NetworkPolicy admits it on the metrics
+    port only. Default unset (no scraper admitted)."""
+    replicas_autoscaled: NotRequired[bool]
+    """An autoscaler (KEDA) owns the replica count: `replicas` is only the count at creation and the
+    Deployment ignores later changes to spec.replicas. Default false."""
 
 
 def defaults(args: ServingArgs) -> dict[str, Any]:
@@ -260,7 +266,8 @@ class ServingComponent(Component):
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep.apply(lambda m: m["metadata"]), spec=dep.apply(lambda m: m["spec"]),
             opts=self.child_opts(depends_on=[service_account, *(depends_on or [])],
-                                        custom_timeouts=timeouts))
+                                        custom_timeouts=timeouts,
+                                        ignore_changes=["spec.replicas"] if args.get("replicas_autoscaled") else None))
         svc = manifest(podspec.service, service_name)
         k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(lambda m: m["metadata"]),
                             spec=svc.apply(lambda m: m["spec"]), opts=child)
@@ -268,7 +275,8 @@ class ServingComponent(Component):
             pdb = manifest(podspec.pod_disruption_budget)
             k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=pdb.apply(lambda m: m["metadata"]),
                                               spec=pdb.apply(lambda m: m["spec"]), opts=child)
-        netpol = manifest(podspec.network_policy, list(args.get("allowed_namespaces") or []))
+        netpol = manifest(podspec.network_policy, list(args.get("allowed_namespaces") or []),
+                          args.get("monitoring_namespace"))
         k8s.networking.v1.NetworkPolicy(f"{name}-netpol", metadata=netpol.apply(lambda m: m["metadata"]),
                                         spec=netpol.apply(lambda m: m["spec"]), opts=child)
 

@@ -40,6 +40,9 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any], region: str) -> di
         out["latestVersion"] = 1
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         out["nodeGroupName"] = inputs.get("nodeGroupName") or name
+        # EKS names the group's Auto Scaling group eks-<node group>-<uuid>.
+        out["resources"] = [{"autoscalingGroups": [{"name": f"eks-{out['nodeGroupName']}-{PLACEHOLDER}"}],
+                             "remoteAccessSecurityGroupId": ""}]
     elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
         out["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
     elif typ == "aws:kms/key:Key":
