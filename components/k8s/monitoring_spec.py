@@ -139,7 +139,7 @@ def alert_rules(t: ServingTarget, th: Thresholds) -> list[dict]:
 
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict:
-    rule = {"alert": name, "expr": expr, "labels": {"severity": severity, "app.kubernetes.io/part-of": "servingstack"},
+    rule = {"alert": name, "expr": expr, "labels": {"severity": severity, "part_of": "servingstack"},
             "annotations": {"summary": summary, "description": description}}
     if for_ != "0m":
         rule["for"] = for_
