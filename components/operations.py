@@ -49,6 +49,7 @@ class Operations:
             }, opts=k8s_opts)
         self.observability: Optional[ServingObservability] = None
         self.keda: Optional[KedaAutoscaler] = None
+        self.keda_name = "<deployment>"
 
     def after_monitoring(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
         """`opts` waiting for the Prometheus Operator CRDs (nothing to wait for otherwise)."""
@@ -91,6 +92,7 @@ class Operations:
         if auto.enabled:
             url = obs.query_url()
             assert url is not None  # config rule: autoscaling needs a Prometheus URL
+            self.keda_name = server.deployment_name
             self.keda = KedaAutoscaler("autoscaler", {
                 "stack": str(s.stack), "namespace": s.namespace, "service_name": s.service_name,
                 "deployment_name": server.deployment_name, "prometheus_url": url,
@@ -120,9 +122,20 @@ class Operations:
                               "imagePullSeconds": coldstart.IMAGE_PULL_SECONDS,
                               "startupSeconds": cold - coldstart.NODE_BOOT_SECONDS - coldstart.IMAGE_PULL_SECONDS},
                 "nodeAutoscaler": auto.node_autoscaler, "autoscaledPools": self.autoscaled_pools,
-                **({"scaleToZero": (f"idle for {config_module.cooldown_seconds(cfg)} s scales to zero replicas "
-                                    f"and nodes; the first request after idle waits up to {cold} s "
-                                    f"(~{math.ceil(cold / 60)} min: node boot + image pull + model load)")}
-                   if auto.min_replicas == 0 else {}),
+                **({"scaleToZero": scale_to_zero_notice(cfg, self.keda_name)} if auto.min_replicas == 0 else {}),
             }
         return out
+
+
+def scale_to_zero_notice(cfg: StackConfig, scaled_object: Any) -> Any:
+    """What minReplicas 0 means for the first request after idle (the README says the same)."""
+    cold, idle, ns = config_module.cold_start_seconds(cfg), config_module.cooldown_seconds(cfg), cfg.serving.namespace
+
+    def text(name: str) -> str:
+        return (f"after {idle} s without requests the replicas go to zero and the Cluster Autoscaler removes the idle "
+                f"GPU node; at zero nothing serves or queues, so requests fail until a replica is woken: "
+                f"`kubectl -n {ns} annotate scaledobject {name} autoscaling.keda.sh/paused-replicas=1` (remove "
+                f"the annotation to hand it back to KEDA); the first request after idle then waits up to {cold} s "
+                f"(~{math.ceil(cold / 60)} min: node boot + image pull + model load)")
+
+    return pulumi.Output.from_input(scaled_object).apply(text)

@@ -110,7 +110,8 @@ def test_scale_to_zero_in_dev_keeps_a_replica_while_it_serves():
     activity = so["spec"]["triggers"][1]["metadata"]["query"]
     assert "vllm:num_requests_running" in activity and "vllm:num_requests_waiting" in activity
     auto = result.outputs["autoscaling"]
-    assert "first request after idle waits up to 1800 s" in auto["scaleToZero"]
+    assert "first request after idle then waits up to 1800 s" in auto["scaleToZero"]
+    assert "paused-replicas=1" in auto["scaleToZero"]  # how to wake it: nothing queues at zero
 
 
 def _load(stack, mutate):

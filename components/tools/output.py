@@ -94,6 +94,7 @@ def summary(result: SynthResult) -> str:
         *_idle_lines(gpu, cost),
         *_performance_lines(o.get("performance") or {}),
         f"endpoint:  {o.get('endpoint')}",
+        *operations_lines(o),
     ]
     return "\n".join(lines)
 
@@ -119,4 +120,22 @@ def _performance_lines(p: dict[str, Any]) -> list[str]:
              f"{env.get('outputTokensPerSecond', 0):,.0f} output tok/s ({env.get('totalTokensPerSecond', 0):,.0f} "
              f"total), ${env.get('usdPerMillionOutputTokens', 0):,.2f} per 1M output tokens (estimate)"]
     lines += [f"warning:   {w_}" for w_ in p.get("warnings") or []]
+    return lines
+
+
+def operations_lines(o: dict[str, Any]) -> list[str]:
+    """Monitoring and autoscaling, when the stack has them."""
+    lines = []
+    obs = o.get("observability")
+    if obs:
+        lines.append(f"metrics:   {obs.get('prometheus')} Prometheus in {obs.get('namespace')}; "
+                     f"{len(obs.get('alerts') or [])} alerts, dashboards {', '.join(obs.get('dashboards') or [])}")
+    auto = o.get("autoscaling")
+    if auto:
+        lines.append(f"scaling:   {auto.get('minReplicas')}-{auto.get('maxReplicas')} replicas on "
+                     f"{auto.get('queueMetric')} (>{auto.get('queueThreshold')} waiting per replica adds one), "
+                     f"cooldown {auto.get('cooldownSeconds')} s; nodes: {auto.get('nodeAutoscaler')} on "
+                     f"{', '.join(auto.get('autoscaledPools') or []) or 'no pool'}")
+        if auto.get("scaleToZero"):
+            lines.append(f"at zero:   {auto['scaleToZero']}")
     return lines
