@@ -179,9 +179,8 @@ class GpuNodePool(Component):
             opts=self.child_opts(depends_on=attachments,
                                  ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
         )
-        self.autoscaling_group_name = group.resources.apply(lambda r: r[0]["autoscaling_groups"][0]["name"]
-                                                            if isinstance(r[0], dict) else
-                                                            r[0].autoscaling_groups[0].name)
+        # EKS reports the group's Auto Scaling group in `resources` (eks-<node group>-<uuid>).
+        self.autoscaling_group_name = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
         if autoscaled:
             ephemeral = int(instance.nvme_gb * 1e9 / 2**30 * 0.95) if nvme else \
                 args.get("disk_size_gib", 200) - DISK_RESERVED_GIB

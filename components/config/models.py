@@ -124,7 +124,8 @@ class GpuNodePoolConfig(ConfigModel):
     max_size: int = Field(2, ge=1, le=100)
     """Maximum nodes; must hold the serving replicas."""
     desired_size: int = Field(2, ge=0, le=100)
-    """Nodes to run (no cluster autoscaler is installed: it must hold every serving replica); 0 scales to zero."""
+    """Nodes to run: without autoscaling it must hold every serving replica (0 scales to zero); with the
+    Cluster Autoscaler (autoscaling.enabled) only the size at creation."""
     disk_size_gib: int = Field(200, ge=100, le=16384)
     """Encrypted gp3 volume for images and logs (Bottlerocket: the /dev/xvdb data volume)."""
     metadata_hop_limit: int = Field(1, ge=1, le=64)
