@@ -71,8 +71,10 @@ class Measurement:
 
 
 def prod_config() -> tuple[dict[str, str], list[str]]:
-    """The prod stack file as the engine hands it to the program, with an HF token set."""
+    """The prod stack file as the engine hands it to the program, with an HF token set, without its
+    monitoring (the raw program reproduces the serving platform, not kube-prometheus-stack)."""
     config, secret_keys, _ = engine_config(read_stack_file(ROOT / "stacks" / "Pulumi.prod.yaml"))
+    config.pop("servingstack:observability", None)
     config["servingstack:hfToken"] = HF_TOKEN
     secret_keys.append("servingstack:hfToken")
     return config, secret_keys

@@ -1,4 +1,4 @@
-"""The prod stack (stacks/Pulumi.prod.yaml) written by hand with raw pulumi-aws and pulumi-kubernetes
+"""The prod stack (stacks/Pulumi.prod.yaml, without its observability section) written by hand with raw pulumi-aws and pulumi-kubernetes
 resources: no components, no config model, no sizing. Values are literals as someone writing the
 program directly would type them; resource names and inputs match what ServingPlatform registers
 for prod (benchmarks/construct.py reports how many resources have identical inputs, and

@@ -21,6 +21,7 @@ def prod_runs():
     from servingstack.program import build
 
     config, secret_keys, _ = engine_config(read_stack_file(ROOT / "stacks" / "Pulumi.prod.yaml"))
+    config.pop("servingstack:observability", None)  # raw_prod reproduces the platform without monitoring
     config["servingstack:hfToken"] = "hf_smoke"
     secret_keys.append("servingstack:hfToken")
     return (run_program(build, config, secret_keys, "prod", "us-east-1", ("hf_smoke",)),
