@@ -15,6 +15,7 @@ from .aws.cluster_autoscaler import ClusterAutoscaler
 from .aws.cluster import EksCluster
 from .aws.nodepool import GpuNodePool
 from .config import StackConfig
+from .config.scaling_cost import scaling_cost_output
 from .k8s.autoscaling import KedaAutoscaler
 from .k8s.monitoring_spec import Thresholds
 from .k8s.observability import MonitoringStack, ServingObservability
@@ -72,7 +73,7 @@ class Operations:
         a, s = self.cfg.observability.alerts, self.cfg.serving
         return Thresholds(
             queue_waiting=a.queue_waiting, queue_minutes=a.queue_waiting_minutes, kv_cache_usage=a.kv_cache_usage,
-            ttft_p99_seconds=a.ttft_p99_ms / 1000, gpu_memory_fraction=round(min(0.99, s.gpu_memory_utilization +
+            ttft_p99_seconds=ttft_p99_ms(self.cfg) / 1000, gpu_memory_fraction=round(min(0.99, s.gpu_memory_utilization +
                                                                                  a.gpu_memory_headroom), 4),
             no_replica_minutes=math.ceil(config_module.cold_start_seconds(self.cfg) / 60),
             gpu_alerts=self.cfg.device_plugin.dcgm_exporter)
@@ -122,6 +123,7 @@ class Operations:
                               "imagePullSeconds": coldstart.IMAGE_PULL_SECONDS,
                               "startupSeconds": cold - coldstart.NODE_BOOT_SECONDS - coldstart.IMAGE_PULL_SECONDS},
                 "nodeAutoscaler": auto.node_autoscaler, "autoscaledPools": self.autoscaled_pools,
+                "monthlyCost": scaling_cost_output(cfg),
                 **({"scaleToZero": scale_to_zero_notice(cfg, self.keda_name)} if auto.min_replicas == 0 else {}),
             }
         return out
@@ -139,3 +141,12 @@ def scale_to_zero_notice(cfg: StackConfig, scaled_object: Any) -> Any:
                 f"(~{math.ceil(cold / 60)} min: node boot + image pull + model load)")
 
     return pulumi.Output.from_input(scaled_object).apply(text)
+
+
+def ttft_p99_ms(cfg: StackConfig) -> float:
+    """The TTFT P99 alert threshold: observability.alerts.ttftP99Ms, else the workload's target
+    (workload.ttftP99Ms), else 2000 ms."""
+    return cfg.observability.alerts.ttft_p99_ms or cfg.workload.ttft_p99_ms or DEFAULT_TTFT_P99_MS
+
+
+DEFAULT_TTFT_P99_MS = 2000.0

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import STACK_NAMES, set_key, stack_config, synth, synth_config
 from promtool import check_rules, test_rules
+from servingstack.operations import ttft_p99_ms
 from servingstack.planning import metrics
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -77,7 +78,7 @@ def _kv(c: Ctx, firing: bool, minutes: int):
 
 def _ttft(c: Ctx, firing: bool, minutes: int):
     """Histogram buckets around the objective: every request lands above it (firing) or well below."""
-    th = c.alerts.ttft_p99_ms / 1000
+    th = ttft_p99_ms(c.cfg) / 1000
     bounds = [th / 4, th / 2, th * 1.25, th * 2.5]
     hit = 3 if firing else 0  # index of the bucket the observations land in
     series = []
@@ -197,3 +198,11 @@ def test_thresholds_come_from_config():
     assert rules["ServingQueueBacklog"]["expr"].endswith("> 40")
     # GPU memory: above what vLLM reserves (gpuMemoryUtilization 0.92) plus the headroom.
     assert rules["GpuMemoryNearlyFull"]["expr"].endswith("> 0.96")
+
+
+def test_ttft_alert_follows_the_workload_target():
+    cfg = set_key(stack_config("prod"), "servingstack:workload.ttftP99Ms", 1500)
+    rules = {r["alert"]: r for g in recorded_rule(synth_config(cfg))["spec"]["groups"] for r in g["rules"]}
+    assert rules["ServingTtftP99High"]["expr"].endswith("> 1.5")
+    default = {r["alert"]: r for g in recorded_rule(synth("prod"))["spec"]["groups"] for r in g["rules"]}
+    assert default["ServingTtftP99High"]["expr"].endswith("> 2")  # neither set: 2000 ms

@@ -228,3 +228,68 @@ def test_pool_must_hold_max_replicas_with_a_node_autoscaler():
     with pytest.raises(ConfigError) as err:
         _load("prod", lambda c: set_key(c, "servingstack:autoscaling", {**ON, "maxReplicas": 4}))
     assert str(err.value).startswith("servingstack:gpuNodePool.maxSize: 3 — autoscaling.maxReplicas 4")
+
+
+# ---- cost at min / expected / max ------------------------------------------------------------------
+
+def test_cost_at_min_expected_and_max_matches_fixed_configs_of_those_sizes():
+    """Each point is what the same stack costs when configured by hand at that size (no autoscaling,
+    replicas = the point's, desiredSize = its nodes), by the one estimate."""
+    from servingstack.config.estimate import estimate
+    from servingstack.config.scaling_cost import scaling_costs
+
+    result = autoscaled("prod")
+    points = {p.label: p for p in scaling_costs(result.config)}
+    assert points["min"].replicas == 2 and points["max"].replicas == 3
+    assert points["min"].environment_usd <= points["expected"].environment_usd <= points["max"].environment_usd
+    for p in points.values():
+        fixed = stack_config("prod")
+        set_key(fixed, "servingstack:serving.replicas", p.replicas)
+        set_key(fixed, "servingstack:gpuNodePool.desiredSize", p.gpu_nodes)
+        e = estimate(_load("prod", lambda c, f=fixed: c.update(f)))
+        assert (e.gpu_nodes, round(e.environment_usd, 2)) == (p.gpu_nodes, p.environment_usd), p.label
+    assert result.outputs["autoscaling"]["monthlyCost"]["expected"]["environmentUsd"] == \
+        points["expected"].environment_usd
+
+
+def test_expected_replicas_is_where_the_queue_per_replica_meets_the_threshold():
+    from servingstack.config.estimate import engine_shape
+    from servingstack.config.scaling_cost import expected_replicas
+    from servingstack.planning.performance import predict
+
+    for concurrency in (8, 200, 400):
+        cfg = stack_config("prod")
+        set_key(cfg, "servingstack:autoscaling", {**ON, "minReplicas": 1, "maxReplicas": 3})
+        set_key(cfg, "servingstack:workload.concurrency", concurrency)
+        parsed = _load("prod", lambda c, f=cfg: c.update(f))
+        n = expected_replicas(parsed)
+        s, a = parsed.serving, parsed.autoscaling
+
+        def queued(r: int) -> int:
+            return predict(s.architecture, parsed.serving_pool.instance, engine_shape(parsed, "vllm"),
+                           parsed.workload.per_replica(r)).queued
+
+        assert a.min_replicas <= n <= a.max_replicas
+        if n < a.max_replicas:
+            assert queued(n) <= a.queue_threshold
+        if n > a.min_replicas:
+            assert queued(n - 1) > a.queue_threshold
+
+
+def test_scale_to_zero_costs_nothing_for_gpus_at_min():
+    result = synth("dev-small")
+    costs = result.outputs["autoscaling"]["monthlyCost"]
+    assert costs["min"] == {"replicas": 0, "gpuNodes": 0, "servingUsd": 0.0, "environmentUsd": costs["min"]["environmentUsd"]}
+    assert costs["max"]["gpuNodes"] == 1 and costs["max"]["servingUsd"] > 0
+
+
+def test_summary_and_cost_report_show_min_expected_max(capsys):
+    from servingstack.tools.costreport import cost_table
+    from servingstack.tools.output import summary
+
+    result = synth("dev-small")
+    line = next(l for l in summary(result).splitlines() if l.startswith("scaled:"))
+    assert "min 0 replica(s)" in line and "expected 1" in line and "max 1" in line
+    table = cost_table(result.config, "dev-small")
+    assert [l.split()[0] for l in table.splitlines() if l.startswith("  ") and "replica(s)" in l] == \
+        ["min", "expected", "max"]

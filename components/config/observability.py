@@ -18,8 +18,9 @@ class AlertsConfig(ConfigModel):
     """... for this many minutes."""
     kv_cache_usage: float = Field(0.95, gt=0.5, le=1.0)
     """Alert when a replica's KV cache is fuller than this fraction for 5 minutes (preemptions follow)."""
-    ttft_p99_ms: int = Field(2000, ge=10, le=600000)
-    """Alert when the P99 time to first token over 5 minutes exceeds this, ms, for 10 minutes."""
+    ttft_p99_ms: Optional[float] = Field(None, ge=10, le=600000)
+    """Alert when the P99 time to first token over 5 minutes exceeds this, ms, for 10 minutes.
+    Default: workload.ttftP99Ms, else 2000 ms."""
     gpu_memory_headroom: float = Field(0.04, ge=0.005, le=0.5)
     """Alert when a GPU's used memory exceeds serving.gpuMemoryUtilization plus this fraction
     (the engine reserves gpuMemoryUtilization by design; more than that is something else)."""

@@ -51,8 +51,21 @@ def cost_table(cfg: StackConfig, stack_name: str, on: Optional[_dt.date] = None)
     for label, key in ROWS:
         cents = key == "usdPerMillionOutputTokens"
         lines.append(f"{label:{width}}" + "".join(f"{_money(r[key], cents):>16}" for r in rows))
-    lines += ["", *_gpu_lines(cfg, e), *_fixed_lines(e), "", *_notes(cfg, rows)]
+    lines += ["", *_gpu_lines(cfg, e), *_fixed_lines(e), *_scaling_lines(cfg), "", *_notes(cfg, rows)]
     return "\n".join(lines)
+
+
+def _scaling_lines(cfg: StackConfig) -> list[str]:
+    """With autoscaling, the current stack's environment at its fewest, expected and most replicas."""
+    if not cfg.autoscaling.enabled:
+        return []
+    from ..config.scaling_cost import scaling_costs
+
+    lines = ["", f"Autoscaled ({cfg.serving.stack}; expected = where KEDA settles for servingstack:workload):"]
+    for p in scaling_costs(cfg):
+        lines.append(f"  {p.label:9}{p.replicas:3d} replica(s) on {p.gpu_nodes} node(s)  serving "
+                     f"{_money(p.serving_usd, True):>12}  environment {_money(p.environment_usd, True):>12} / month")
+    return lines
 
 
 def _gpu_lines(cfg: StackConfig, e: Estimate) -> list[str]:

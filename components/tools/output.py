@@ -136,6 +136,11 @@ def operations_lines(o: dict[str, Any]) -> list[str]:
                      f"{auto.get('queueMetric')} (>{auto.get('queueThreshold')} waiting per replica adds one), "
                      f"cooldown {auto.get('cooldownSeconds')} s; nodes: {auto.get('nodeAutoscaler')} on "
                      f"{', '.join(auto.get('autoscaledPools') or []) or 'no pool'}")
+        costs = auto.get("monthlyCost") or {}
+        if costs:
+            lines.append("scaled:    " + " / ".join(
+                f"{label} {c['replicas']} replica(s) on {c['gpuNodes']} node(s) ${c['environmentUsd']:,.2f}"
+                for label, c in costs.items()) + " per month (environment)")
         if auto.get("scaleToZero"):
             lines.append(f"at zero:   {auto['scaleToZero']}")
     return lines
