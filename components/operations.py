@@ -23,9 +23,10 @@ from .planning import coldstart, metrics
 
 
 class Operations:
-    """Registers the operations components as children of `owner` (the ServingPlatform)."""
+    """Registers the operations components with `k8s_opts` (children of the ServingPlatform, on its
+    Kubernetes provider)."""
 
-    def __init__(self, owner: pulumi.ComponentResource, cfg: StackConfig, cluster: EksCluster,
+    def __init__(self, cfg: StackConfig, cluster: EksCluster,
                  pools: dict[str, GpuNodePool], tags: dict[str, str], k8s_opts: pulumi.ResourceOptions):
         self.cfg, self.k8s_opts = cfg, k8s_opts
         obs, auto = cfg.observability, cfg.autoscaling

@@ -150,7 +150,7 @@ class ServingPlatform(Component):
         pool = pools[cfg.serving_pool.name]
 
         k8s_opts = self.child_opts(providers={"kubernetes": cluster.provider})
-        ops = Operations(self, cfg, cluster, pools, tags, k8s_opts)
+        ops = Operations(cfg, cluster, pools, tags, k8s_opts)
         device_pools = [p.name for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
                         if not p.ami_type.startswith("BOTTLEROCKET")]
         dp = cfg.device_plugin

@@ -4,7 +4,9 @@ Prometheus, and the KEDA chart values. No Pulumi imports.
 KEDA's `cooldownPeriod` applies only to scaling to zero; scaling in between 1 and maxReplicas is the
 HPA's, so its scale-down stabilization window gets the same cooldown, and scale-down removes one pod
 per period. Once KEDA owns the Deployment the program stops managing `spec.replicas` (the Deployment
-ignores changes to it) so a `pulumi up` never resets what the autoscaler chose.
+ignores changes to it) so a `pulumi up` never resets what the autoscaler chose, and server-side apply
+does not conflict with the HPA's writes to the scale subresource (ignoreChanges is the provider's
+documented answer: pulumi/pulumi-kubernetes#2215, fixed for unrelated changes in #2542).
 """
 
 from __future__ import annotations
