@@ -5,6 +5,7 @@ composition root (platform layer): it only chooses and connects components."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Optional
 
@@ -88,7 +89,7 @@ class Operations:
             self.observability = ServingObservability("observability", {
                 "stack": str(s.stack), "namespace": s.namespace, "service_name": s.service_name,
                 "deployment_name": server.deployment_name, "monitoring_namespace": obs.namespace,
-                "thresholds": self.thresholds(), "monitor_labels": dict(obs.monitor_labels),
+                "thresholds": {k: float(v) for k, v in dataclasses.asdict(self.thresholds()).items()}, "monitor_labels": dict(obs.monitor_labels),
                 "gpu_dashboard": cfg.device_plugin.dcgm_exporter,
             }, opts=opts)
         if auto.enabled:

@@ -1,16 +1,14 @@
 """ClusterAutoscaler: the pinned Cluster Autoscaler chart scaling the GPU managed node groups between
 their min and max sizes, with its own least-privilege IAM role (Pod Identity or IRSA)."""
 
-from __future__ import annotations
-
 import json
-from typing import Optional, TypedDict
+from typing import Any, Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
-from ..base import Component
+from ..base import Component, KubernetesArgs
 from ..k8s.helm import HelmChart, helm_release
 from ..planning import catalog
 from .cluster_autoscaler_spec import NAMESPACE, SERVICE_ACCOUNT, autoscaler_policy, autoscaler_values
@@ -26,15 +24,16 @@ class AutoscaledGroup(TypedDict):
     """Most nodes."""
 
 
-class ClusterAutoscalerArgs(TypedDict):
+class ClusterAutoscalerArgs(KubernetesArgs):
     cluster_name: pulumi.Input[str]
     """EKS cluster name."""
     region: str
     """AWS region of the cluster."""
     kubernetes_version: str
     """Cluster minor version, e.g. "1.33": picks the matching autoscaler image."""
-    groups: list[AutoscaledGroup]
-    """The node groups it may scale (never capacity-block pools)."""
+    groups: list[dict[str, Any]]
+    """The node groups it may scale (never capacity-block pools), each an AutoscaledGroup dict:
+    asg_name (the GpuNodePool's `autoscaling_group_name`), min_size, max_size."""
     use_pod_identity: NotRequired[bool]
     """EKS Pod Identity association (true, default) or IRSA (false)."""
     oidc_provider_arn: NotRequired[pulumi.Input[str]]
@@ -58,7 +57,7 @@ class ClusterAutoscaler(Component):
     """Autoscaler image tag (matches the cluster's minor version)."""
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ClusterAutoscaler", name, opts)
+        super().__init__("servingstack:index:ClusterAutoscaler", name, opts, args)
         child = self.child_opts()
         version = args["kubernetes_version"]
         if version not in catalog.CLUSTER_AUTOSCALER_IMAGE_TAGS:

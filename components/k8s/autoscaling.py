@@ -1,15 +1,13 @@
 """KedaAutoscaler: a pinned KEDA install and a ScaledObject scaling the serving Deployment on its
 engine's queue metric from Prometheus."""
 
-from __future__ import annotations
-
 from typing import Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
-from ..base import Component
+from ..base import Component, KubernetesArgs
 from ..planning import catalog
 from .autoscaling_spec import KEDA_API, keda_values, scaled_object
 from .helm import HelmChart, helm_release
@@ -18,7 +16,7 @@ from .monitoring_spec import ServingTarget, selector_labels
 KEDA_NAMESPACE = "keda"
 
 
-class KedaAutoscalerArgs(TypedDict):
+class KedaAutoscalerArgs(KubernetesArgs):
     stack: str
     """vllm, triton or nim (picks the queue metric)."""
     namespace: str
@@ -50,7 +48,7 @@ class KedaAutoscaler(Component):
     """Name of the ScaledObject (the Deployment's name)."""
 
     def __init__(self, name: str, args: KedaAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:KedaAutoscaler", name, opts)
+        super().__init__("servingstack:index:KedaAutoscaler", name, opts, args)
         waits: list[pulumi.Resource] = []
         if args.get("install_keda", True):
             chart = HelmChart("keda", catalog.KEDA_CHART_REPO,

@@ -1,15 +1,13 @@
 """MonitoringStack (a pinned kube-prometheus-stack, or an existing Prometheus Operator) and
 ServingObservability (the serving stack's ServiceMonitor, alerts and dashboards)."""
 
-from __future__ import annotations
-
 from typing import Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
-from ..base import Component
+from ..base import Component, KubernetesArgs
 from ..planning import catalog
 from .dashboards import dashboard_configmap, gpu_dashboard, serving_dashboard
 from .helm import HelmChart, helm_release
@@ -26,7 +24,7 @@ from .monitoring_spec import (
 KPS_RELEASE = "kube-prometheus-stack"
 
 
-class MonitoringStackArgs(TypedDict):
+class MonitoringStackArgs(KubernetesArgs):
     mode: str
     """install (a pinned kube-prometheus-stack) or existing (a Prometheus Operator already runs)."""
     namespace: NotRequired[str]
@@ -48,7 +46,7 @@ class MonitoringStack(Component):
     """Whether kube-prometheus-stack was installed."""
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:MonitoringStack", name, opts)
+        super().__init__("servingstack:index:MonitoringStack", name, opts, args)
         namespace = args.get("namespace", "monitoring")
         self.ready: list[pulumi.Resource] = []
         if args["mode"] == "install":
@@ -61,7 +59,7 @@ class MonitoringStack(Component):
         self.register_outputs({"namespace": self.namespace, "installed": self.installed})
 
 
-class ServingObservabilityArgs(TypedDict):
+class ServingObservabilityArgs(KubernetesArgs):
     stack: str
     """vllm, triton or nim."""
     namespace: str
@@ -72,8 +70,9 @@ class ServingObservabilityArgs(TypedDict):
     """Name of the serving Deployment (the serving component's `deployment_name`)."""
     monitoring_namespace: str
     """Namespace of Prometheus and Grafana (dashboards go there)."""
-    thresholds: Thresholds
-    """Alert thresholds."""
+    thresholds: dict[str, float]
+    """Alert thresholds, the fields of monitoring_spec.Thresholds: queue_waiting, queue_minutes,
+    kv_cache_usage (fraction), ttft_p99_seconds, gpu_memory_fraction, no_replica_minutes, gpu_alerts (0/1)."""
     monitor_labels: NotRequired[dict[str, str]]
     """Labels for the ServiceMonitor and PrometheusRule (an existing Prometheus's selectors). Default {}."""
     gpu_dashboard: NotRequired[bool]
@@ -88,7 +87,7 @@ class ServingObservability(Component):
     """Names of the alerts in the PrometheusRule."""
 
     def __init__(self, name: str, args: ServingObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:ServingObservability", name, opts)
+        super().__init__("servingstack:index:ServingObservability", name, opts, args)
         child = self.child_opts()
         labels = dict(args.get("monitor_labels") or {})
         target = pulumi.Output.from_input(args["deployment_name"]).apply(lambda d: ServingTarget(
@@ -100,7 +99,11 @@ class ServingObservability(Component):
                                              spec=doc.apply(lambda m: m["spec"]), opts=child)
 
         custom(f"{name}-servicemonitor", "ServiceMonitor", target.apply(lambda t: service_monitor(t, labels)))
-        rule = target.apply(lambda t: prometheus_rule(t, args["thresholds"], labels))
+        th = args["thresholds"]
+        thresholds = Thresholds(int(th["queue_waiting"]), int(th["queue_minutes"]), float(th["kv_cache_usage"]),
+                                float(th["ttft_p99_seconds"]), float(th["gpu_memory_fraction"]),
+                                int(th["no_replica_minutes"]), bool(th.get("gpu_alerts", 1)))
+        rule = target.apply(lambda t: prometheus_rule(t, thresholds, labels))
         custom(f"{name}-alerts", "PrometheusRule", rule)
         boards = [("servingstack-serving", target.apply(serving_dashboard))]
         if args.get("gpu_dashboard", True):
