@@ -180,7 +180,9 @@ class GpuNodePool(Component):
                                  ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
         )
         # EKS reports the group's Auto Scaling group in `resources` (eks-<node group>-<uuid>).
-        self.autoscaling_group_name = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        # (Absent under mocks that compute nothing: "".)
+        self.autoscaling_group_name = group.resources.apply(
+            lambda r: r[0].autoscaling_groups[0].name if r and r[0].autoscaling_groups else "")
         if autoscaled:
             ephemeral = int(instance.nvme_gb * 1e9 / 2**30 * 0.95) if nvme else \
                 args.get("disk_size_gib", 200) - DISK_RESERVED_GIB
