@@ -14,6 +14,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from servingstack.tools.check import builtin_group
+
 from servingstack.tools.replacement import (MissingRuleError, covers, identity, is_kubernetes_object, load_rules,
                                             missing_rule_message, rule_for)
 from conftest import ROOT, STACK_NAMES, set_key, stack_config, synth, synth_config
@@ -216,8 +218,34 @@ def test_aws_rule_paths_are_inputs_of_the_installed_pulumi_aws(token):
 
 @pytest.mark.parametrize("token", sorted(t for t in load_rules() if is_kubernetes_object(t)))
 def test_kubernetes_rule_paths_are_fields_of_the_strict_schema(token):
+    if not builtin_group(token.split(":")[1]):
+        return _custom_resource_paths(token)
     bad = [p for p in _rule_paths(load_rules()[token]) if not _k8s_schema_has_path(token, p)]
     assert not bad, f"{token}: not fields of the Kubernetes 1.33 schema: {bad}"
+
+
+def _custom_resource_paths(token: str) -> None:
+    """A custom resource's paths: metadata.* are ObjectMeta's (any kind's), the rest its pinned CRD's."""
+    from crd_schemas import crd_schemas
+
+    api_version, kind = token.split(":")[1], token.rsplit(":", 1)[1]
+    schema = crd_schemas().get((api_version, kind))
+    assert schema is not None, f"{token}: no pinned CRD serves it"
+    bad = []
+    for path in _rule_paths(load_rules()[token]):
+        if path.startswith("metadata."):
+            ok = _k8s_schema_has_path("kubernetes:core/v1:ConfigMap", path)
+        else:
+            node, ok = schema, True
+            for part in path.split("."):
+                node = (node.get("items", node) if node.get("type") == "array" else node)
+                if part not in (node.get("properties") or {}):
+                    ok = False
+                    break
+                node = node["properties"][part]
+        if not ok:
+            bad.append(path)
+    assert not bad, f"{token}: not fields of its CRD: {bad}"
 
 
 @pytest.mark.parametrize("token,args", [("kubernetes:helm.sh/v3:Release", "pulumi_kubernetes.helm.v3.ReleaseArgs"),
