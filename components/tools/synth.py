@@ -15,32 +15,39 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
-import yaml
-
-from ..config import NAMESPACE, REDACTED, parse_stack_config, secret_needed
+from ..config import NAMESPACE, REDACTED, ConfigError, parse_stack_config, secret_needed
+from ..config.load import collecting_notices
+from ..config.stackfile import StackFile, StackFileError, read_stack_file as load_stack_file
 from .offline.recorder import SynthResult, run_program
 
-
-class StackFileError(ValueError):
-    pass
+__all__ = ["STACK_NAME", "StackFile", "StackFileError", "check_stack_name", "engine_config", "load_stack_file", "read_stack_file", "stack_name_for",
+           "synth_stack", "emit_notices"]
 
 
 def stack_name_for(path: Path) -> str:
+    """The stack a stack file belongs to: Pulumi.<stack>.yaml (stack names may contain dots)."""
     m = re.match(r"^Pulumi\.(.+)\.ya?ml$", path.name)
     return m.group(1) if m else path.stem
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `config:` map of a Pulumi stack file."""
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise StackFileError(f"{path}: cannot read stack file: {str(exc).splitlines()[0]}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
-        raise StackFileError(f"{path}: a stack file is a YAML map with a `config:` map")
-    return dict(doc.get("config") or {})
+#: Pulumi stack names: letters, digits, '_', '.' and '-', at most 100 characters.
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
+
+
+def check_stack_name(path: Union[str, Path], stack: str) -> None:
+    """Refuse a stack name Pulumi would refuse (checked once the file is known to be readable)."""
+    from ..config.errors import format_value
+
+    if not STACK_NAME.fullmatch(stack):
+        raise StackFileError("", f"{path}: the stack name {format_value(stack)} is not a Pulumi stack name (letters, "
+                                 "digits, '_', '.', '-'; at most 100) — name the file Pulumi.<stack>.yaml")
+
+
+def read_stack_file(path: Union[str, Path]) -> dict[str, Any]:
+    """The `config:` map of a Pulumi stack file (config/stackfile.py reads it). Raises StackFileError."""
+    return load_stack_file(path).config
 
 
 def engine_config(stack_config: dict[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
@@ -61,12 +68,22 @@ def engine_config(stack_config: dict[str, Any]) -> tuple[dict[str, str], list[st
     return config, secret_keys, secure
 
 
-def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Callable[[], dict[str, Any]]] = None,
-                secrets: Optional[dict[str, str]] = None, keep_secrets: bool = False) -> SynthResult:
-    """Validate and synthesize one stack's config. `secrets` (tests only) plays the engine's role of
-    handing the program decrypted secret values; they never reach the result in plaintext unless
-    `keep_secrets` (tests only) asks for secret values unwrapped.
+def synth_stack(stack_config: Union[dict[str, Any], StackFile], stack: str,
+                program: Optional[Callable[[], dict[str, Any]]] = None, secrets: Optional[dict[str, str]] = None,
+                keep_secrets: bool = False) -> SynthResult:
+    """Validate and synthesize one stack's config (a config map, or a StackFile whose errors then name
+    the file, line and column). `secrets` (tests only) plays the engine's role of handing the program
+    decrypted secret values; they never reach the result in plaintext unless `keep_secrets` (tests
+    only) asks for secret values unwrapped. Notices come back in `result.notices`, for the caller to
+    print once the whole run has succeeded.
     Raises ConfigError for config mistakes (before anything is registered)."""
+    if isinstance(stack_config, StackFile):
+        try:
+            result = synth_stack(stack_config.config, stack, program, secrets, keep_secrets)
+        except ConfigError as exc:
+            raise stack_config.locate(exc) from None
+        result.notices = [*stack_config.notices, *result.notices]
+        return result
     from ..program import build
 
     config, secret_keys, secure = engine_config(stack_config)
@@ -76,8 +93,7 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
     for key, value in (secrets or {}).items():
         config[f"{NAMESPACE}:{key}"] = value
         secret_keys.append(f"{NAMESPACE}:{key}")
-    # The program prints config notices itself (servingstack.config.load_stack_config).
-    cfg = parse_stack_config(config, notices=[])
+    cfg = parse_stack_config(config, notices=notices, stack=stack, secret_keys=secret_keys)
     for key, needed in secret_needed(cfg).items():
         full = f"{NAMESPACE}:{key}"
         if needed and full not in config:
@@ -85,8 +101,9 @@ def synth_stack(stack_config: dict[str, Any], stack: str, program: Optional[Call
             secret_keys.append(full)
             notices.append(f"notice: {full} is not set; synth uses the placeholder {REDACTED} (under the engine this "
                            f"is an error: run `pulumi config set --secret {full} <value>`)")
-    result = run_program(program or build, config, secret_keys, stack, cfg.region,
-                         tuple((secrets or {}).values()), keep_secrets=keep_secrets)
+    with collecting_notices([]):  # the program's own copies of the notices above
+        result = run_program(program or build, config, secret_keys, stack, cfg.region,
+                             tuple((secrets or {}).values()), keep_secrets=keep_secrets)
     result.notices = notices
     result.config = cfg
     return result
