@@ -52,7 +52,7 @@ PROVIDER_FLAG = "allow_default_provider"
 """The argument that marks a Kubernetes component (and lets it use Pulumi's default provider)."""
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
-ZONE = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
+ZONE = r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$"
 
 
 class ArgumentError(ConfigError):

@@ -15,6 +15,7 @@ from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
 from .config.estimate import estimate, performance_output, true_cost_output
+from .config.load import whole_numbers
 from .config.fields import snake_case
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
@@ -53,7 +54,8 @@ def config_from_args(args: ServingPlatformArgs) -> tuple[StackConfig, dict[str, 
             secret = key.removeprefix(f"{config_module.NAMESPACE}:")
             raise config_module.ConfigError(secret, f"belongs in the ServingPlatform input `{secret}` (a secret), "
                                                     "not in `config`")
-        raw[key if ":" in key else ("aws:region" if key == "region" else f"{config_module.NAMESPACE}:{key}")] = value
+        raw[key if ":" in key else ("aws:region" if key == "region" else f"{config_module.NAMESPACE}:{key}")] = \
+            whole_numbers(value)  # protobuf doubles from the component package host
     notices: list[str] = []
     cfg = config_module.parse_stack_config(raw, notices=notices)
     given = {"ngcApiKey": args.get("ngc_api_key"), "hfToken": args.get("hf_token")}

@@ -32,9 +32,9 @@ class AutoscalingConfig(ConfigModel):
     node_autoscaler: Literal["cluster-autoscaler", "none"] = "cluster-autoscaler"
     """cluster-autoscaler: install it (pinned chart, Pod Identity or IRSA role) for the GPU pools;
     none: the cluster already runs a node autoscaler."""
-    keda_chart_version: str = Field(catalog.KEDA_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    keda_chart_version: str = Field(catalog.KEDA_CHART_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     """KEDA Helm chart version."""
-    cluster_autoscaler_chart_version: str = Field(catalog.CLUSTER_AUTOSCALER_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    cluster_autoscaler_chart_version: str = Field(catalog.CLUSTER_AUTOSCALER_CHART_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     """cluster-autoscaler Helm chart version (its image follows cluster.version)."""
 
     @model_validator(mode="after")

@@ -16,6 +16,8 @@ from ..planning.resources import (
     pods_per_node,
     serving_nodes,
     shm_size_gib,
+    startup_budget_seconds,
+    startup_floor_seconds,
 )
 from ..planning.sizing import FitError, FitReport, check_fit
 from .errors import ConfigError, format_value
@@ -29,7 +31,19 @@ def check_plan(cfg: StackConfig) -> FitReport:
     report = fit_check(cfg)
     _check_capacity(cfg)
     _check_node_fit(cfg, report.weights_gib)
+    _check_startup(cfg, report.weights_gib)
     return report
+
+
+def _check_startup(cfg: StackConfig, weights_gib: float) -> None:
+    """A start-up budget shorter than the model can possibly load in restarts every pod forever."""
+    budget = cfg.serving.startup_seconds
+    floor = startup_floor_seconds(weights_gib)
+    if budget is not None and budget < floor:
+        raise ConfigError("serving.startupSeconds", (
+            f"{budget} — {weights_gib:.0f} GiB of {cfg.serving.model} weights cannot load and start in under ~{floor} s "
+            f"(at the fastest path planned for): the startup probe would kill every pod first — use >= {floor} or "
+            f"leave it unset (default {startup_budget_seconds(weights_gib)} s)"))
 
 
 def _pool_key(cfg: StackConfig, field: str) -> str:

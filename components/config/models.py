@@ -15,8 +15,28 @@ import pulumi
 from pydantic import Field, field_validator, model_validator
 
 from ..planning import catalog, prices
-from .errors import RuleError
-from .fields import DNS_LABEL, K8S_VERSION, ConfigModel, check_cidr, check_sizes
+from .errors import RuleError, format_value
+from .fields import (
+    AvailabilityZone,
+    AwsRegion,
+    AwsTags,
+    ChartVersion,
+    ConfigModel,
+    Dns1123Label,
+    EksClusterName,
+    Enum as EnumField,
+    IamPrincipalArn,
+    InstanceTypeName,
+    Ipv4Cidr,
+    K8sMinorVersion,
+    KmsKeyArn,
+    NodeLabels,
+    S3BucketName,
+    SubnetId,
+    VpcCidr,
+    check_sizes,
+    covered_share,
+)
 from .autoscaling import AutoscalingConfig, check_autoscaling, check_cooldown
 from .observability import ObservabilityConfig
 from .serving import ServingConfig
@@ -30,7 +50,7 @@ class Environment(str, Enum):
 
 
 class SystemNodePoolConfig(ConfigModel):
-    instance_type: str = Field("m6i.large", pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")
+    instance_type: InstanceTypeName = "m6i.large"
     """CPU instance type for coredns and other untainted system pods."""
     min_size: int = Field(2, ge=1, le=20)
     """Minimum system nodes."""
@@ -48,17 +68,21 @@ class SystemNodePoolConfig(ConfigModel):
 class ClusterConfig(ConfigModel):
     create: bool = True
     """True: build a VPC and EKS cluster. False: adopt the existing cluster `name`."""
-    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-    """Cluster name. Required when adopting; defaults to servingstack-<stack> when creating."""
-    version: str = "1.33"
+    name: Optional[EksClusterName] = None
+    """Cluster name. Required when adopting; defaults to servingstack-<stack> when creating ('.' and
+    other characters EKS refuses in the stack name become '-')."""
+    version: K8sMinorVersion = "1.33"
     """Kubernetes minor version, e.g. "1.33"."""
-    vpc_cidr: str = "10.0.0.0/16"
-    """IPv4 CIDR of the new VPC (private subnets take its first half)."""
+    vpc_cidr: VpcCidr = "10.0.0.0/16"
+    """IPv4 CIDR of the new VPC, /16 to /21 (private subnets take its first half)."""
     availability_zone_count: int = Field(3, ge=2, le=6)
     """Availability zones to spread subnets over."""
-    public_access_cidrs: list[str] = Field(default_factory=list)
-    """CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private-only."""
-    admin_principal_arns: list[str] = Field(default_factory=list)
+    public_access_cidrs: list[Ipv4Cidr] = Field(default_factory=list, max_length=40)
+    """CIDRs allowed to reach the public API endpoint (EKS takes up to 40); empty keeps the endpoint private-only."""
+    public_access_max_share: float = Field(1 / 256, gt=0, le=1)
+    """prod only: the largest share of the IPv4 address space publicAccessCidrs may cover together
+    (default 1/256, one /8); a wider list is treated as an endpoint open to the internet."""
+    admin_principal_arns: list[IamPrincipalArn] = Field(default_factory=list, max_length=100)
     """IAM role/user ARNs granted cluster-admin access entries: the CI or admin roles that deploy later.
     The principal that creates the cluster gets it from EKS itself and must not be listed."""
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = Field(
@@ -69,45 +93,32 @@ class ClusterConfig(ConfigModel):
     """Small untainted CPU node group for coredns and other system pods."""
     single_nat_gateway: bool = False
     """One NAT gateway for all zones (cheaper, not zone-redundant) instead of one per zone."""
-    subnet_ids: list[str] = Field(default_factory=list)
+    subnet_ids: list[SubnetId] = Field(default_factory=list, max_length=16)
     """Adopt only: private subnets for node pools (default: the cluster's own subnets)."""
     pod_identity: bool = True
     """Whether the cluster runs the EKS Pod Identity agent (adopted clusters without it use IRSA)."""
 
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        if not re.match(K8S_VERSION, v):
-            raise ValueError(f"'{v}' is not a Kubernetes minor version this release supports — use \"1.29\" to "
-                             "\"1.35\" (quoted, so YAML keeps it a string)")
-        return v
-
-    @field_validator("vpc_cidr")
-    @classmethod
-    def _vpc_cidr(cls, v: str) -> str:
-        return check_cidr(v)
-
-    @field_validator("public_access_cidrs")
-    @classmethod
-    def _public_cidrs(cls, v: list[str]) -> list[str]:
-        return [check_cidr(c) for c in v]
-
-    @field_validator("admin_principal_arns")
-    @classmethod
-    def _arns(cls, v: list[str]) -> list[str]:
-        for arn in v:
-            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$", arn):
-                raise ValueError(f"'{arn}' is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name; "
-                                 "for an assumed-role session, name its role)")
-        return v
+    @model_validator(mode="after")
+    def _lists(self) -> "ClusterConfig":
+        # (adminPrincipalArns may repeat: the cluster makes one access entry per principal.)
+        for key, items in (("publicAccessCidrs", self.public_access_cidrs), ("subnetIds", self.subnet_ids),
+                           ("logTypes", self.log_types)):
+            twice = next((i for i, item in enumerate(items) if item in items[:i]), None)
+            if twice is not None:
+                raise RuleError(f"{key}.{twice}", f"{format_value(items[twice])} is listed twice — list each once")
+        return self
 
 
-CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCidrs", "logTypes",
+CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCidrs", "publicAccessMaxShare", "logTypes",
                             "systemNodePool", "version", "singleNatGateway", "adminPrincipalArns")
+ADOPT_ONLY_CLUSTER_KEYS = ("subnetIds", "podIdentity")
+"""Cluster keys a new cluster ignores (it makes its own subnets and always runs the Pod Identity agent)."""
+ADOPT_ONLY_MODEL_STORE_KEYS = ("kmsKeyArn",)
+"""Model-store keys a new bucket ignores (it gets its own KMS key)."""
 
 
 class GpuNodePoolConfig(ConfigModel):
-    name: str = Field("gpu", pattern=DNS_LABEL)
+    name: Dns1123Label = "gpu"
     """Pool name; also the value of the `servingstack.io/pool` node label."""
     instance_type: str = "p4de.24xlarge"
     """GPU instance type from the catalog: p4d.24xlarge (8x A100 40 GB), p4de.24xlarge (8x A100 80 GB), p5.48xlarge, g5/g6/g6e sizes."""
@@ -115,10 +126,10 @@ class GpuNodePoolConfig(ConfigModel):
     """EKS AMI type; Bottlerocket NVIDIA bundles the device plugin (none is installed for it)."""
     capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
     """How the nodes are bought; CAPACITY_BLOCK needs capacityReservationId and availabilityZone."""
-    capacity_reservation_id: Optional[str] = Field(None, pattern=r"^cr-[0-9a-f]{8,17}$")
+    capacity_reservation_id: Optional[str] = Field(None, pattern=r"^cr-[0-9a-f]{8,17}$", max_length=20)
     """The cr-... id of the EC2 Capacity Block (CAPACITY_BLOCK only)."""
-    availability_zone: Optional[str] = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
-    """Single-AZ placement (required for capacity blocks: the reservation's AZ)."""
+    availability_zone: Optional[AvailabilityZone] = None
+    """Single-AZ placement, a zone of aws:region (required for capacity blocks: the reservation's AZ)."""
     min_size: int = Field(0, ge=0, le=100)
     """Minimum nodes."""
     max_size: int = Field(2, ge=1, le=100)
@@ -134,14 +145,14 @@ class GpuNodePoolConfig(ConfigModel):
     """Assemble instance-store NVMe as RAID0 for kubelet ephemeral storage (AL2023 only)."""
     max_unavailable: int = Field(1, ge=1, le=100)
     """Nodes replaced at once during a node-group update."""
-    labels: dict[str, str] = Field(default_factory=dict)
-    """Extra node labels (nvidia.com/gpu.present and servingstack.io/pool are always set)."""
+    labels: NodeLabels = Field(default_factory=dict)
+    """Extra node labels, up to 50 (nvidia.com/gpu.present and servingstack.io/pool are always set)."""
 
     @field_validator("instance_type")
     @classmethod
     def _instance(cls, v: str) -> str:
         if v not in catalog.INSTANCE_TYPES:
-            raise ValueError(f"'{v}' is not a known GPU instance type — use one of {', '.join(catalog.INSTANCE_TYPES)}")
+            raise ValueError(f"is not a known GPU instance type — use one of {', '.join(catalog.INSTANCE_TYPES)}")
         return v
 
     @model_validator(mode="after")
@@ -171,11 +182,11 @@ class GpuNodePoolConfig(ConfigModel):
 class ModelStoreConfig(ConfigModel):
     create: bool = True
     """True: create the bucket. False: adopt the existing bucket `bucketName`."""
-    bucket_name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket_name: Optional[S3BucketName] = None
     """Bucket name: required when adopting, auto-named when creating and unset."""
-    model_prefix: str = Field("models/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")
+    model_prefix: str = Field("models/", pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", max_length=512)
     """Key prefix holding model weights and the Triton repository; the pod role reads only this."""
-    kms_key_arn: Optional[str] = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+    kms_key_arn: Optional[KmsKeyArn] = None
     """Adopt only: KMS key of the adopted bucket, for the pods' kms:Decrypt."""
     noncurrent_version_days: int = Field(30, ge=1, le=3650)
     """Days before noncurrent object versions expire."""
@@ -184,7 +195,7 @@ class ModelStoreConfig(ConfigModel):
 
 
 class DevicePluginConfig(ConfigModel):
-    chart_version: str = Field(catalog.DEVICE_PLUGIN_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    chart_version: ChartVersion = catalog.DEVICE_PLUGIN_CHART_VERSION
     """nvidia-device-plugin Helm chart version."""
     mig_strategy: Literal["none", "single", "mixed"] = "none"
     """Device plugin MIG strategy."""
@@ -194,30 +205,30 @@ class DevicePluginConfig(ConfigModel):
     """Install GPU feature discovery (and NFD) for GPU model labels."""
     dcgm_exporter: bool = False
     """Install the DCGM exporter (GPU metrics on :9400) on the GPU pools."""
-    dcgm_exporter_chart_version: str = Field(catalog.DCGM_EXPORTER_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    dcgm_exporter_chart_version: ChartVersion = catalog.DCGM_EXPORTER_CHART_VERSION
     """dcgm-exporter Helm chart version."""
 
 
 class SetupHoursConfig(ConfigModel):
-    vllm: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["vllm"], ge=0)
+    vllm: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["vllm"], ge=0, le=100_000)
     """Engineering hours to set up the vLLM stack (source document: 40 h)."""
-    triton: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["triton"], ge=0)
+    triton: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["triton"], ge=0, le=100_000)
     """Engineering hours to set up the Triton stack (source document: 60 h)."""
-    nim: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["nim"], ge=0)
+    nim: float = Field(prices.SOURCE_DOCUMENT_SETUP_HOURS["nim"], ge=0, le=100_000)
     """Engineering hours to set up the NIM stack (source document: 4 h)."""
 
 
 class CostConfig(ConfigModel):
-    spot_usd_per_hour: Optional[float] = Field(None, gt=0)
+    spot_usd_per_hour: Optional[float] = Field(None, gt=0, le=1000)
     """Expected spot price per GPU node-hour (used when capacityType is SPOT)."""
-    capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0)
+    capacity_block_usd_per_hour: Optional[float] = Field(None, gt=0, le=1000)
     """Capacity block price per GPU node-hour (used when capacityType is CAPACITY_BLOCK)."""
-    nim_license_usd_per_gpu_year: float = Field(prices.NIM_LICENSE_USD_PER_GPU_YEAR, ge=0)
+    nim_license_usd_per_gpu_year: float = Field(prices.NIM_LICENSE_USD_PER_GPU_YEAR, ge=0, le=1_000_000)
     """NVIDIA AI Enterprise licence per GPU-year for nim: NVIDIA's list price, $4,500 (2023-11; about $1 per
     GPU-hour in cloud marketplaces). The source document's ~$4,500/month for 2 GPUs is 6x that."""
-    nim_license_usd_per_gpu_month: Optional[float] = Field(None, ge=0)
+    nim_license_usd_per_gpu_month: Optional[float] = Field(None, ge=0, le=100_000)
     """Earlier name of the licence rate, per GPU-month; still honoured (x12) when set. Set only one of the two."""
-    engineering_usd_per_hour: float = Field(prices.DEFAULT_ENGINEERING_USD_PER_HOUR, ge=0)
+    engineering_usd_per_hour: float = Field(prices.DEFAULT_ENGINEERING_USD_PER_HOUR, ge=0, le=10_000)
     """Loaded engineering rate for the first-year total's setup hours (a round planning figure: set yours)."""
     setup_hours: SetupHoursConfig = Field(default_factory=SetupHoursConfig)
     """Setup engineering hours per stack for the first-year total (defaults: the source document's 40/60/4)."""
@@ -239,15 +250,15 @@ class CostConfig(ConfigModel):
 
 
 class StackConfig(ConfigModel):
-    environment: Environment
+    environment: Environment = EnumField()
     """Environment tier: sets defaults and which rules apply (forceDestroy and time-slicing only in dev)."""
-    region: str = "us-east-1"
+    region: AwsRegion = "us-east-1"
     """AWS region (the AWS provider's own config key)."""
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     """The EKS cluster: create a new one or adopt an existing one."""
     gpu_node_pool: GpuNodePoolConfig = Field(default_factory=GpuNodePoolConfig)
     """The primary GPU node pool (the serving stack's unless serving.nodePool names another)."""
-    extra_gpu_node_pools: list[GpuNodePoolConfig] = Field(default_factory=list)
+    extra_gpu_node_pools: list[GpuNodePoolConfig] = Field(default_factory=list, max_length=20)
     """Further GPU pools, each shaped like gpuNodePool with its own name."""
     model_store: ModelStoreConfig = Field(default_factory=ModelStoreConfig)
     """S3 bucket for model weights and the Triton model repository."""
@@ -263,15 +274,8 @@ class StackConfig(ConfigModel):
     """Metrics, dashboards and alerts (kube-prometheus-stack or an existing Prometheus Operator)."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     """Replicas that follow the queue (KEDA) and GPU nodes that follow the pods (Cluster Autoscaler)."""
-    tags: dict[str, str] = Field(default_factory=dict)
-    """Extra AWS tags for every resource."""
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", v):
-            raise ValueError(f"'{v}' is not an AWS region name such as us-east-1")
-        return v
+    tags: AwsTags = Field(default_factory=dict)
+    """Extra AWS tags for every resource (up to 45; keys 1-128 and values up to 256 characters, no aws: prefix)."""
 
     @model_validator(mode="after")
     def _cross(self) -> "StackConfig":
@@ -296,9 +300,22 @@ class StackConfig(ConfigModel):
         if self.device_plugin.time_slicing_replicas and self.environment != Environment.DEV:
             raise RuleError("devicePlugin.timeSlicingReplicas", f"{self.device_plugin.time_slicing_replicas} is only "
                          f"allowed in dev (shared GPUs give no memory isolation), not {self.environment}")
-        if self.environment == Environment.PROD and "0.0.0.0/0" in self.cluster.public_access_cidrs:
-            raise RuleError("cluster.publicAccessCidrs", "0.0.0.0/0 opens the prod API endpoint to the internet — "
-                         "list your VPN or CI egress CIDRs")
+        share = covered_share(self.cluster.public_access_cidrs)
+        if self.environment == Environment.PROD and share > self.cluster.public_access_max_share:
+            raise RuleError("cluster.publicAccessCidrs", f"{format_value(self.cluster.public_access_cidrs)} together "
+                            f"cover {share:.4%} of the IPv4 address space, more than publicAccessMaxShare "
+                            f"{self.cluster.public_access_max_share:.4%}: that opens the prod API endpoint to the "
+                            "internet — list your VPN or CI egress CIDRs")
+        if self.observability.prometheus != "none" and self.observability.namespace == self.serving.namespace:
+            raise RuleError("observability.namespace", f"'{self.serving.namespace}' is also serving.namespace: the "
+                            "serving namespace is created by servingstack with Pod Security 'restricted', which "
+                            "Prometheus' node exporter cannot run under — give monitoring its own namespace")
+        pools = [("gpuNodePool", self.gpu_node_pool)] + [(f"extraGpuNodePools.{i}", p)
+                                                         for i, p in enumerate(self.extra_gpu_node_pools)]
+        for key, p in pools:
+            if p.availability_zone and not p.availability_zone[:-1] == self.region:
+                raise RuleError(f"{key}.availabilityZone", f"{format_value(p.availability_zone)} is not a zone of "
+                                f"aws:region {self.region} — use one of {self.region}a, {self.region}b, ...")
         pool = self.serving_pool
         if pool.ami_type.startswith("BOTTLEROCKET") and (
             self.device_plugin.time_slicing_replicas or self.device_plugin.mig_strategy != "none"
@@ -319,7 +336,14 @@ class StackConfig(ConfigModel):
 
     @property
     def cluster_name(self) -> str:
-        return self.cluster.name or f"servingstack-{pulumi_stack_name()}"
+        return self.cluster.name or default_cluster_name(pulumi_stack_name())
+
+
+def default_cluster_name(stack: str) -> str:
+    """servingstack-<stack>, with every character an EKS cluster name cannot hold ('.' is allowed in
+    Pulumi stack names: Pulumi.team.prod.yaml is stack team.prod) replaced by '-'. The loader refuses
+    a stack name that makes it longer than EKS's 100 characters."""
+    return "servingstack-" + re.sub(r"[^A-Za-z0-9_-]", "-", stack, flags=re.ASCII)
 
 
 def pulumi_stack_name() -> str:

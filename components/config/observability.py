@@ -34,14 +34,14 @@ class ObservabilityConfig(ConfigModel):
     namespace: str = Field("monitoring", pattern=DNS_LABEL)
     """Namespace of Prometheus and Grafana: the NetworkPolicy admits it on the metrics ports and the
     dashboard ConfigMaps go there."""
-    chart_version: str = Field(catalog.KUBE_PROMETHEUS_STACK_CHART_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    chart_version: str = Field(catalog.KUBE_PROMETHEUS_STACK_CHART_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     """kube-prometheus-stack chart version (install)."""
-    prometheus_url: Optional[str] = Field(None, pattern=r"^https?://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._/-]*)?$")
+    prometheus_url: Optional[str] = Field(None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$")
     """Prometheus query URL for the autoscaler (existing; install derives it from the release)."""
     monitor_labels: dict[str, str] = Field(default_factory=dict)
     """Labels put on every ServiceMonitor and PrometheusRule, for an existing Prometheus whose
     selectors need them (e.g. release: kube-prometheus-stack)."""
-    retention: str = Field("15d", pattern=r"^\d+[hdw]$")
+    retention: str = Field("15d", pattern=r"^[0-9]+[hdw]$")
     """Prometheus retention (install; data lives on the pod's emptyDir and goes with it)."""
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     """Alert thresholds."""

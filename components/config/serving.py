@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..planning import catalog
 from ..planning.sizing import ServingShape
 from .errors import RuleError
-from .fields import DNS_LABEL, IMAGE, ConfigModel
+from .fields import (
+    ConfigModel,
+    ContainerArg,
+    Dns1035Label,
+    Dns1123Label,
+    Enum as EnumField,
+    HfModelId,
+    ImageRef,
+    ServingNamespace,
+)
+
+#: Activation dtypes vLLM runs each quantization method with: `QuantizationConfig.get_supported_act_dtypes`
+#: (vllm/model_executor/layers/quantization/awq.py and gptq.py: [torch.half]; fp8.py: [torch.bfloat16,
+#: torch.half]), checked at model load ("torch.bfloat16 is not supported for quantization method awq").
+#: `auto` takes the checkpoint's dtype, which only the checkpoint knows.
+QUANTIZATION_DTYPES = {"awq": ("auto", "float16", "half"), "gptq": ("auto", "float16", "half"),
+                       "fp8": ("auto", "bfloat16", "float16", "half")}
 
 
 class ServingStackKind(str, Enum):
@@ -21,20 +36,20 @@ class ServingStackKind(str, Enum):
 
 
 class VllmConfig(ConfigModel):
-    image: Optional[str] = Field(None, pattern=IMAGE)
+    image: Optional[ImageRef] = None
     """Defaults to the pinned vllm/vllm-openai release."""
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
     """vLLM --kv-cache-dtype (fp8 halves KV memory; check accuracy)."""
     load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
     """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
-    speculative_model: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^\[ngram\]$")
+    speculative_model: Optional[str] = Field(None, pattern=r"^([A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}|\[ngram\])$")
     """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
     num_speculative_tokens: Optional[int] = Field(None, ge=1, le=16)
     """Tokens the draft proposes per step (with speculativeModel)."""
     enable_chunked_prefill: Optional[bool] = None
     """Force chunked prefill on or off; unset keeps vLLM's default."""
-    extra_args: list[str] = Field(default_factory=list)
-    """Passed through after the generated flags."""
+    extra_args: list[ContainerArg] = Field(default_factory=list, max_length=64)
+    """Passed through after the generated flags (up to 64, each one line)."""
 
     @model_validator(mode="after")
     def _spec(self) -> "VllmConfig":
@@ -44,7 +59,7 @@ class VllmConfig(ConfigModel):
 
 
 class TritonConfig(ConfigModel):
-    image: Optional[str] = Field(None, pattern=IMAGE)
+    image: Optional[ImageRef] = None
     """Defaults to the pinned tritonserver <yy.mm>-vllm-python-py3 release (24.08)."""
     model_name: str = Field("llm", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
@@ -53,9 +68,9 @@ class TritonConfig(ConfigModel):
 
 
 class NimConfig(ConfigModel):
-    image: Optional[str] = Field(None, pattern=IMAGE)
+    image: Optional[ImageRef] = None
     """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
-    model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
+    model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,256}$")
     """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM pick one for the GPUs."""
 
 
@@ -66,36 +81,48 @@ class CustomModelConfig(ConfigModel):
     """Total parameter count, e.g. 7.25e9."""
     layers: int = Field(ge=1, le=1000)
     """num_hidden_layers."""
-    hidden_size: int = Field(ge=64)
+    hidden_size: int = Field(ge=64, le=65536)
     """hidden_size."""
-    attention_heads: int = Field(ge=1)
+    attention_heads: int = Field(ge=1, le=1024)
     """num_attention_heads (tensorParallelSize must divide it)."""
-    kv_heads: int = Field(ge=1)
-    """num_key_value_heads."""
+    kv_heads: int = Field(ge=1, le=1024)
+    """num_key_value_heads (must divide attentionHeads)."""
     head_dim: int = Field(ge=16, le=1024)
     """head_dim (hidden_size / attention heads for most models)."""
     native_dtype: Literal["bf16", "fp16", "fp8", "int4"] = "bf16"
     """Dtype of the checkpoint's weights."""
-    max_context: int = Field(131072, ge=512)
+    max_context: int = Field(131072, ge=512, le=10_485_760)
     """max_position_embeddings."""
     gated: bool = True
     """Whether Hugging Face requires an accepted licence, and so servingstack:hfToken, to download it."""
 
+    @model_validator(mode="after")
+    def _consistent(self) -> "CustomModelConfig":
+        if self.kv_heads > self.attention_heads or self.attention_heads % self.kv_heads:
+            raise RuleError("kvHeads", f"{self.kv_heads} does not divide attentionHeads {self.attention_heads} "
+                            "(grouped-query attention shares each KV head among a whole number of query heads) — "
+                            "copy num_key_value_heads from the model's config.json")
+        if self.head_dim * self.attention_heads > 4 * self.hidden_size:
+            raise RuleError("headDim", f"{self.head_dim} x {self.attention_heads} attention heads is more than 4 x "
+                            f"hiddenSize {self.hidden_size} — copy head_dim from the model's config.json")
+        return self
+
 
 class ServingConfig(ConfigModel):
-    stack: ServingStackKind = ServingStackKind.VLLM
+    stack: ServingStackKind = EnumField(ServingStackKind.VLLM)
     """The serving stack; switching it changes only serving resources."""
-    namespace: str = Field("llm-serving", pattern=DNS_LABEL)
-    """Namespace of the serving objects (created, Pod Security 'restricted')."""
-    model: str = Field("meta-llama/Llama-3.1-70B-Instruct", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    namespace: ServingNamespace = "llm-serving"
+    """Namespace of the serving objects (created, Pod Security 'restricted'; not default, kube-* or the
+    device plugin's)."""
+    model: HfModelId = "meta-llama/Llama-3.1-70B-Instruct"
     """Hugging Face model id; must be in the catalog or described in customModel."""
     custom_model: Optional[CustomModelConfig] = None
     """Architecture of a model outside the catalog (numbers from its config.json)."""
     served_model_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,128}$")
     """Model name clients send (default: the model id)."""
-    service_name: str = Field("llm", pattern=DNS_LABEL)
-    """Name of the in-cluster Service, the same for all three stacks."""
-    node_pool: Optional[str] = None
+    service_name: Dns1035Label = "llm"
+    """Name of the in-cluster Service, the same for all three stacks (DNS-1035: starts with a letter)."""
+    node_pool: Optional[Dns1123Label] = None
     """Name of the GPU pool to run on (default: the primary gpuNodePool)."""
     replicas: int = Field(2, ge=0, le=64)
     """Pod replicas (>= 2 adds a PodDisruptionBudget and topology spread)."""
@@ -117,28 +144,21 @@ class ServingConfig(ConfigModel):
     """Where weights come from: Hugging Face (hfToken for gated models) or the model store (s3, vLLM only, Run:ai streamer)."""
     spread: Literal["soft", "hard"] = "soft"
     """soft: replicas may share a node; hard: one replica per node (anti-affinity)."""
-    allowed_namespaces: list[str] = Field(default_factory=list)
-    """Namespaces (besides the serving one) whose pods may reach port 8000."""
+    allowed_namespaces: list[Dns1123Label] = Field(default_factory=list, max_length=64)
+    """Namespaces (besides the serving one) whose pods may reach port 8000 (up to 64)."""
     cpu_per_gpu: Optional[float] = Field(None, gt=0, le=64)
     """CPU cores requested and limited per GPU (default: 8, or the instance's share when smaller)."""
     memory_gib_per_gpu: Optional[int] = Field(None, ge=1, le=2048)
     """Memory (GiB) requested and limited per GPU, before /dev/shm (default: 96, or the instance's share)."""
     startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
-    """Start-up probe budget; defaults to one derived from the model's weight size."""
+    """Start-up probe budget; defaults to one derived from the model's weight size, and may not be
+    shorter than the time its weights take to load at the fastest path planned for."""
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     """vLLM-only settings (kept, validated and unused when another stack is active)."""
     triton: TritonConfig = Field(default_factory=TritonConfig)
     """Triton-only settings."""
     nim: NimConfig = Field(default_factory=NimConfig)
     """NIM-only settings."""
-
-    @field_validator("allowed_namespaces")
-    @classmethod
-    def _namespaces(cls, v: list[str]) -> list[str]:
-        for ns in v:
-            if not re.match(DNS_LABEL, ns):
-                raise ValueError(f"'{ns}' is not a namespace name (lowercase letters, digits, '-')")
-        return v
 
     @model_validator(mode="after")
     def _rules(self) -> "ServingConfig":
@@ -148,9 +168,21 @@ class ServingConfig(ConfigModel):
         if self.stack == ServingStackKind.NIM and self.nim.image is None and catalog.nim_image_for(self.model) is None:
             raise RuleError("nim.image", f"no NIM image is catalogued for '{self.model}' — set serving.nim.image "
                          "or choose a model NVIDIA publishes a NIM for")
+        twice = next((i for i, ns in enumerate(self.allowed_namespaces) if ns in self.allowed_namespaces[:i]), None)
+        if twice is not None:
+            raise RuleError(f"allowedNamespaces.{twice}", f"'{self.allowed_namespaces[twice]}' is listed twice — "
+                            "list each namespace once")
+        allowed = QUANTIZATION_DTYPES.get(self.quantization or "")
+        if allowed is not None and self.dtype not in allowed:
+            raise RuleError("dtype", f"{self.dtype} is not an activation dtype vLLM runs quantization "
+                            f"{self.quantization} with (it refuses to load: supported {', '.join(allowed[1:])}) — "
+                            f"use dtype {allowed[1]} or auto")
         if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
             raise RuleError("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
                          "vLLM and NIM download the weights themselves — use weightsSource: huggingface")
+        if self.weights_source == "s3" and self.vllm.load_format not in (None, "runai_streamer"):
+            raise RuleError("vllm.loadFormat", f"{self.vllm.load_format} cannot read weights from S3 (vLLM streams "
+                            "s3:// models only with runai_streamer) — use runai_streamer or leave it unset")
         return self
 
     @property

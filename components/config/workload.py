@@ -31,10 +31,10 @@ class WorkloadConfig(ConfigModel):
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=100000)
     """Requests in flight across the environment (closed loop), shared evenly by the serving replicas;
     default: the source document's 32 concurrent requests."""
-    ttft_p99_ms: Optional[float] = Field(None, gt=0)
+    ttft_p99_ms: Optional[float] = Field(None, gt=0, le=3_600_000)
     """Target time to first token, ms: a warning (and `advise` filtering) when the estimate misses it.
     The model estimates means, so a P99 target is checked against the expected TTFT."""
-    itl_p50_ms: Optional[float] = Field(None, gt=0)
+    itl_p50_ms: Optional[float] = Field(None, gt=0, le=3_600_000)
     """Target inter-token latency, ms: a warning (and `advise` filtering) when the estimate misses it."""
 
     def per_replica(self, replicas: int) -> Workload:

@@ -40,6 +40,19 @@ def startup_budget_seconds(weights_gib: float) -> int:
     return max(floor, int(math.ceil(weights_gib / PLANNED_LOAD_GIB_PER_SECOND)) + ENGINE_INIT_SECONDS)
 
 
+#: Fastest weight path planned for: 5 GB/s (local NVMe or the Run:ai streamer from S3 on a large
+#: instance; performance-facts.md: "141 GB of weights takes 28-113 s at 5-1.25 GB/s"), in GiB/s.
+FASTEST_LOAD_GIB_PER_SECOND = 5e9 / 2**30
+#: The least engine start-up after the weights are in (CUDA context, memory profiling, KV allocation).
+MIN_ENGINE_INIT_SECONDS = 60
+
+
+def startup_floor_seconds(weights_gib: float) -> int:
+    """The shortest start-up budget that can work: the weights at the fastest path planned for plus
+    the least engine initialisation. A shorter startup probe kills every pod before it is ready."""
+    return int(math.ceil(weights_gib / FASTEST_LOAD_GIB_PER_SECOND)) + MIN_ENGINE_INIT_SECONDS
+
+
 def shm_size_gib(tensor_parallel_size: int) -> int:
     """/dev/shm for NCCL and PyTorch IPC between tensor-parallel workers: 2 GiB for one GPU, else
     4 GiB per worker (production-stack uses 20 GiB for TP 8; vLLM's docs 2 GiB for TP 1)."""
