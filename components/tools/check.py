@@ -370,19 +370,24 @@ def format_table(rows: list[Row]) -> str:
 
 
 def check_rows(path: Path, stack: str, out_dir: Path, reuse: bool = False) -> tuple[list[Row], Any, Any]:
-    """Synthesize (writing out_dir as `synth` does) and return (rows, StackConfig, resources).
-    With `reuse`, check what synth already wrote to out_dir instead (reused_build).
-    Raises ConfigError / StackFileError for a bad stack file, StaleBuildError for a missing build."""
+    """Synthesize (writing out_dir as `synth` does, notices printed once the outputs are written) and
+    return (rows, StackConfig, resources). With `reuse`, check what synth already wrote to out_dir
+    instead (reused_build). Raises ConfigError / StackFileError for a bad stack file, OutputError when
+    out_dir cannot take the outputs, StaleBuildError for a missing build."""
+    from .outdir import preflight
     from .output import write_outputs
-    from .synth import emit_notices, read_stack_file, reused_build, synth_stack
+    from .synth import check_stack_name, emit_notices, load_stack_file, reused_build, synth_stack
 
     if reuse:
         cfg, resources = reused_build(path, stack, out_dir)
     else:
-        result = synth_stack(read_stack_file(path), stack)
+        stack_file = load_stack_file(path)
+        check_stack_name(path, stack)
+        preflight(out_dir)
+        result = synth_stack(stack_file, stack)
         cfg, resources = result.config, result.resources
-        emit_notices(result.notices)
         write_outputs(result, out_dir)
+        emit_notices(result.notices)
     rows, objects = validate_manifests(out_dir / "manifests", cfg.cluster.version)
     rows += semantic_rows(objects)
     rows += policy_rows(resources, str(cfg.environment))

@@ -13,13 +13,16 @@
                                                                     what a change creates, replaces, costs, risks
     servingstack --version
 
-Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else (for
-`check`: any failed check). `diff`: 0 no change, 3 changes without hazards, 4 hazards.
+Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else, also one
+line (an `--out` that cannot take the build; for `check`: any failed check). `diff`: 0 no change, 3
+changes without hazards, 4 hazards.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -30,8 +33,11 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def resolve_stack(args: argparse.Namespace) -> tuple[Path, str]:
-    from .synth import stack_name_for
+    from .synth import StackFileError, stack_name_for
 
+    if args.config == "":
+        raise StackFileError("", "--config '' names no file — give the path of a Pulumi stack file, e.g. "
+                                 "stacks/Pulumi.dev.yaml")
     if not args.config and not args.stack:
         raise UsageError("one of --stack, --config or --program is required")
     if args.config and args.stack:
@@ -47,6 +53,16 @@ class UsageError(ValueError):
     """A command line that cannot work (exit 2)."""
 
 
+def out_dir(args: argparse.Namespace, default: Path) -> Path:
+    """--out, or `default`. Raises OutputError for --out ''."""
+    from .outdir import OutputError
+
+    if args.out == "":
+        raise OutputError("--out '' names no folder — give the folder to write manifests/, plan.json and "
+                          "outputs.json into")
+    return default if args.out is None else Path(args.out)
+
+
 def _add_stack_args(p: argparse.ArgumentParser, program: bool = False) -> None:
     group = p.add_mutually_exclusive_group(required=not program)
     group.add_argument("--config", help="any Pulumi stack file")
@@ -60,6 +76,7 @@ def _add_stack_args(p: argparse.ArgumentParser, program: bool = False) -> None:
         group.add_argument("--stack", help="stack name: reads <stackConfigDir>/Pulumi.NAME.yaml")
 
 
+@functools.lru_cache(maxsize=None)
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="servingstack", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"servingstack {version()}")
@@ -120,34 +137,36 @@ def version() -> str:
 
 
 def load_stack(path: Path, stack: str):
-    """Parse and validate a stack file into (StackConfig, notices). Raises ConfigError / StackFileError."""
-    from ..config import parse_stack_config
-    from .synth import engine_config, read_stack_file
+    """Parse and validate a stack file into (StackConfig, notices). Raises ConfigError / StackFileError
+    (naming the file, line and column)."""
+    from .synth import parse_stack_file
 
-    config, _, _ = engine_config(read_stack_file(path))
-    notices: list[str] = []
-    return parse_stack_config(config, notices=notices), notices
+    return parse_stack_file(path, stack)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from .outdir import preflight
     from .output import summary, write_outputs
-    from .synth import emit_notices, read_stack_file, synth_stack
+    from .synth import check_stack_name, emit_notices, load_stack_file, synth_stack
 
     if args.program:
         from .programs import default_out, program_summary, synth_program
 
         result = synth_program(Path(args.program), args.stack)
-        emit_notices(result.notices)
-        out = Path(args.out or default_out(result))
+        out = out_dir(args, default_out(result))
         write_outputs(result, out)
+        emit_notices(result.notices)  # only now: a run that fails prints its one error line alone
         print(program_summary(result))
         print(f"wrote {out}/manifests/, {out}/plan.json, {out}/outputs.json")
         return EXIT_OK
     path, stack = resolve_stack(args)
-    result = synth_stack(read_stack_file(path), stack)
-    emit_notices(result.notices)
-    out = Path(args.out or Path("build") / stack)
+    stack_file = load_stack_file(path)
+    check_stack_name(path, stack)
+    out = out_dir(args, Path("build") / stack)
+    preflight(out)
+    result = synth_stack(stack_file, stack)
     write_outputs(result, out)
+    emit_notices(result.notices)  # only now: a run that fails prints its one error line alone
     print(summary(result))
     print(f"wrote {out}/manifests/, {out}/plan.json, {out}/outputs.json")
     return EXIT_OK
@@ -158,9 +177,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
     path, stack = resolve_stack(args)
     cfg, notices = load_stack(path, stack)
+    table = cost_table(cfg, stack)
     for notice in notices:
         print(notice, file=sys.stderr)
-    print(cost_table(cfg, stack))
+    print(table)
     return EXIT_OK
 
 
@@ -170,10 +190,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.program:
         from .programs import check_program
 
-        return check_program(Path(args.program), args.stack, Path(args.out) if args.out else None,
+        return check_program(Path(args.program), args.stack, out_dir(args, None),  # type: ignore[arg-type]
                              args.kubernetes_version, args.environment)
     path, stack = resolve_stack(args)
-    return run_check(path, stack, Path(args.out or Path("build") / stack), reuse=args.reuse)
+    return run_check(path, stack, out_dir(args, Path("build") / stack), reuse=args.reuse)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -200,10 +220,14 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run a command; every failure ends as one line on stderr: exit 2 for a config, stack-file,
+    --config or usage problem, 1 for an --out problem or anything else."""
     import pulumi
 
     from ..config import ConfigError
+    from ..config.errors import one_line
     from .init import InitError, cmd_init
+    from .outdir import OutputError
     from .programs import ProgramError
     from .synth import StackFileError
 
@@ -222,7 +246,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{'--secret ' if exc.secret else ''}{exc.key} <value>`)", file=sys.stderr)
         return EXIT_CONFIG
     except pulumi.RunError as exc:  # raised by a program (the Pulumi CLI prints these without a traceback)
+        print(f"error: {one_line(str(exc), 900)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"error: {one_line(str(exc), 400)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if os.environ.get("SERVINGSTACK_TRACEBACK"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {one_line(str(exc), 300)}) — please report it; "
+              "SERVINGSTACK_TRACEBACK=1 shows the traceback", file=sys.stderr)
         return EXIT_FAILED
 
 

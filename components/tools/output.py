@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .offline.recorder import RecordedResource, SynthResult, normalize
+from .outdir import replace_outputs
 
 
 def _jsonable(value: Any) -> Any:
@@ -42,11 +43,14 @@ def helm_release_doc(r: RecordedResource) -> dict[str, Any]:
 
 
 def write_outputs(result: SynthResult, out_dir: Path) -> None:
-    """Write manifests/, plan.json and outputs.json into out_dir (replacing earlier results)."""
+    """Write manifests/, plan.json and outputs.json into out_dir, replacing earlier results only once
+    all of them are written (tools/outdir.py). Raises OutputError (one line) when out_dir cannot take them."""
+    replace_outputs(Path(out_dir), lambda folder: _write_into(result, folder))
+
+
+def _write_into(result: SynthResult, out_dir: Path) -> None:
     manifests_dir = out_dir / "manifests"
-    manifests_dir.mkdir(parents=True, exist_ok=True)
-    for old in manifests_dir.glob("*.yaml"):
-        old.unlink()
+    manifests_dir.mkdir()
     for m in result.manifests():
         (manifests_dir / manifest_filename(m)).write_text(yaml.safe_dump(_jsonable(ordered_manifest(m)),
                                                                          sort_keys=False))
@@ -55,7 +59,8 @@ def write_outputs(result: SynthResult, out_dir: Path) -> None:
         fname = f"helmrelease-{doc['helmRelease']['namespace']}-{doc['helmRelease']['name']}.yaml"
         (manifests_dir / fname).write_text(yaml.safe_dump(_jsonable(doc), sort_keys=False))
     (out_dir / "plan.json").write_text(plan_json(result))
-    (out_dir / "outputs.json").write_text(json.dumps(_jsonable(result.outputs), indent=2, sort_keys=True) + "\n")
+    (out_dir / "outputs.json").write_text(json.dumps(_jsonable(result.outputs), indent=2, sort_keys=True,
+                                                     allow_nan=False) + "\n")
 
 
 def plan_document(result: SynthResult) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def plan_document(result: SynthResult) -> dict[str, Any]:
 
 def plan_json(result: SynthResult) -> str:
     """plan.json's text: the same bytes for the same inputs (resources by URN, keys sorted)."""
-    return json.dumps(plan_document(result), indent=2, sort_keys=True) + "\n"
+    return json.dumps(plan_document(result), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def summary(result: SynthResult) -> str:

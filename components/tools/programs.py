@@ -182,9 +182,9 @@ def check_program(directory: Path, stack: Optional[str], out_dir: Optional[Path]
     from .synth import emit_notices
 
     result = synth_program(directory, stack)
-    emit_notices(result.notices)
     out = Path(out_dir or default_out(result))
     write_outputs(result, out)
+    emit_notices(result.notices)  # once the outputs are written: a failed run prints one line alone
     rows, objects = validate_manifests(out / "manifests", kubernetes_version)
     rows += semantic_rows(objects)
     rows += policy_rows(result.resources, environment)

@@ -22,7 +22,7 @@ from ..config.load import collecting_notices
 from ..config.stackfile import StackFile, StackFileError, read_stack_file as load_stack_file
 from .offline.recorder import SynthResult, run_program
 
-__all__ = ["STACK_NAME", "StackFile", "StackFileError", "check_stack_name", "engine_config", "load_stack_file", "read_stack_file", "stack_name_for",
+__all__ = ["STACK_NAME", "StackFile", "StackFileError", "check_stack_name", "engine_config", "parse_stack_file", "load_stack_file", "read_stack_file", "stack_name_for",
            "synth_stack", "emit_notices"]
 
 
@@ -123,10 +123,7 @@ def reused_build(path: Path, stack: str, out_dir: Path) -> tuple[Any, list[Any]]
     The config is parsed again (cheap, and config errors still exit 2); the resources are plan.json's."""
     from .offline.recorder import RecordedResource
 
-    config, _, _ = engine_config(read_stack_file(path))
-    notices: list[str] = []
-    cfg = parse_stack_config(config, notices=notices)
-    emit_notices(notices)
+    cfg, notices = parse_stack_file(path, stack)
     plan_file = out_dir / "plan.json"
     if not plan_file.is_file() or not (out_dir / "manifests").is_dir():
         raise StaleBuildError(f"{out_dir}: no synthesized build (plan.json, manifests/): run "
@@ -136,4 +133,18 @@ def reused_build(path: Path, stack: str, out_dir: Path) -> tuple[Any, list[Any]]
     plan = json.loads(plan_file.read_text())
     if plan.get("stack") != stack:
         raise StaleBuildError(f"{plan_file} is stack {plan.get('stack')!r}, not {stack!r}")
+    emit_notices(notices)
     return cfg, [RecordedResource.from_plan(r) for r in plan.get("resources", [])]
+
+
+def parse_stack_file(path: Union[str, Path], stack: str) -> tuple[Any, list[str]]:
+    """Read and validate a stack file without synthesizing: (StackConfig, notices). Raises
+    ConfigError / StackFileError naming the file, line and column."""
+    stack_file = load_stack_file(path)
+    check_stack_name(path, stack)
+    config, secret_keys, _ = engine_config(stack_file.config)
+    notices = list(stack_file.notices)
+    try:
+        return parse_stack_config(config, notices=notices, stack=stack, secret_keys=secret_keys), notices
+    except ConfigError as exc:
+        raise stack_file.locate(exc) from None
