@@ -213,7 +213,7 @@ def test_capacity_block_rate_used_when_configured():
         "servingstack:gpuNodePool.instanceType": "p4d.24xlarge",
         "servingstack:gpuNodePool.capacityType": "CAPACITY_BLOCK",
         "servingstack:gpuNodePool.capacityReservationId": "cr-0123456789abcdef0",
-        "servingstack:gpuNodePool.availabilityZone": "us-east-2a",
+        "servingstack:gpuNodePool.availabilityZone": "us-east-1a",
         "servingstack:serving.tensorParallelSize": 8,
         "servingstack:cost.capacityBlockUsdPerHour": 14.75,
     })

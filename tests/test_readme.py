@@ -29,12 +29,14 @@ def test_readme_refusal_example_is_the_real_message(tmp_path):
     import subprocess
     import sys
 
-    from conftest import stack_config, write_stack_file
-
-    cfg = stack_config("prod")
-    cfg["servingstack:serving"]["tensorParallelSize"] = 1
-    path = write_stack_file(tmp_path, cfg)
-    proc = subprocess.run([sys.executable, "-m", "servingstack.tools.cli", "synth", "--config", str(path), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, cwd=README.parent)
+    # The user's edit of stacks/Pulumi.prod.yaml, so the quoted line names that file, line and column.
+    text = (README.parent / "stacks" / "Pulumi.prod.yaml").read_text()
+    assert text.count("    tensorParallelSize: 2\n") == 1
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(text.replace("    tensorParallelSize: 2\n",
+                                                                       "    tensorParallelSize: 1\n"))
+    proc = subprocess.run([sys.executable, "-m", "servingstack.tools.cli", "synth", "--config",
+                           "stacks/Pulumi.prod.yaml", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() in README.read_text()
