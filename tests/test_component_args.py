@@ -149,7 +149,7 @@ CASES = [
     ("utilization", "VllmServer", "vllm", {"set": {"gpu_memory_utilization": 1.5}}, "gpu_memory_utilization",
      "less than or equal to 0.98"),
     ("dtype", "VllmServer", "vllm", {"set": {"dtype": "fp16"}}, "dtype", "'auto', 'bfloat16'"),
-    ("namespace", "VllmServer", "vllm", {"set": {"namespace": "LLM"}}, "namespace", "should match pattern"),
+    ("namespace", "VllmServer", "vllm", {"set": {"namespace": "LLM"}}, "namespace", "is not a DNS-1123 label"),
     ("instance", "GpuNodePool", "gpu", {"set": {"instance_type": "g6e.xlarg"}}, "instance_type",
      "is not a known GPU instance type"),
     ("sizes", "GpuNodePool", "gpu", {"set": {"min_size": 3}}, "min_size", "greater than max_size 2"),

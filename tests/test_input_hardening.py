@@ -299,6 +299,14 @@ def test_out_in_an_unwritable_folder(tmp_path, capfd):
     assert rc == cli.EXIT_FAILED and "permission denied" in one_error_line(err).lower()
 
 
+@pytest.mark.parametrize("target", ["/proc/servingstack-out/build", "/proc/self/servingstack-out"])
+def test_out_where_nothing_can_be_written(target, capfd):
+    """Folders no one can write into, root included (procfs)."""
+    rc, err = synth_into(capfd, Path(target), "dev-small")
+    assert rc == cli.EXIT_FAILED
+    assert one_error_line(err).startswith(f"error: --out {target}: ")
+
+
 def test_out_write_failure_leaves_the_earlier_build_untouched(earlier_build, capfd, monkeypatch):
     """A failure while writing (here: the disk fills up at plan.json) writes nothing and keeps the
     earlier build byte for byte."""

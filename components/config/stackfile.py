@@ -71,7 +71,9 @@ class StackFile:
 
     def locate(self, exc: ConfigError) -> ConfigError:
         """The error, naming where in this file it is (once)."""
-        return exc if exc.where else exc.located(self.where(exc.full_key))
+        if exc.where or type(exc) not in (ConfigError, StackFileError):  # e.g. a component's ArgumentError
+            return exc
+        return exc.located(self.where(exc.full_key))
 
 
 class _Bounded:
