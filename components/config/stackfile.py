@@ -43,6 +43,7 @@ MAX_DEPTH = 32
 """Deepest nesting of maps and lists, aliases expanded (the config models nest 5 deep)."""
 MAX_NODES = 100_000
 """Most values a file may expand to once aliases and merge keys are resolved."""
+_MERGE = "tag:yaml.org,2002:merge"
 
 class StackFileError(ConfigError):
     """A stack file that cannot be read or parsed, or a key in it that is wrong before any model sees it."""
@@ -91,8 +92,9 @@ class _Bounded:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _Refusal(self.peek_event().start_mark, f"nests deeper than {MAX_DEPTH} levels — a stack "  # type: ignore[attr-defined]
-                               "config is a few levels of maps and lists")
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
+                raise _Refusal(mark, f"nests deeper than {MAX_DEPTH} levels — a stack config is a few levels of "
+                               "maps and lists")
             return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self.depth -= 1
@@ -278,7 +280,7 @@ def _mapping(node: Any, path: str, positions: dict[str, tuple[int, int]], strict
     explicit: dict[str, Any] = {}
     first_line: dict[str, int] = {}
     for key_node, value_node in node.value:
-        if isinstance(key_node, nodes.ScalarNode) and key_node.tag in (PLAIN, "tag:yaml.org,2002:merge") and key_node.value == "<<":
+        if isinstance(key_node, nodes.ScalarNode) and key_node.tag in (PLAIN, _MERGE) and key_node.value == "<<":
             sources = value_node.value if isinstance(value_node, nodes.SequenceNode) else [value_node]
             for source in sources:
                 if not isinstance(source, nodes.MappingNode):

@@ -22,8 +22,8 @@ from ..config.load import collecting_notices
 from ..config.stackfile import StackFile, StackFileError, read_stack_file as load_stack_file
 from .offline.recorder import SynthResult, run_program
 
-__all__ = ["STACK_NAME", "StackFile", "StackFileError", "check_stack_name", "engine_config", "parse_stack_file", "load_stack_file", "read_stack_file", "stack_name_for",
-           "synth_stack", "emit_notices"]
+__all__ = ["STACK_NAME", "StackFile", "StackFileError", "check_stack_name", "emit_notices", "engine_config",
+           "load_stack_file", "parse_stack_file", "read_stack_file", "stack_name_for", "synth_stack"]
 
 
 def stack_name_for(path: Path) -> str:
