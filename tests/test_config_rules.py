@@ -84,6 +84,8 @@ RULES = [
     *[Rule(f"serving-namespace-{ns}", "prod", put(serving__namespace=ns), "servingstack:serving.namespace",
            (f"'{ns}'", "system namespace")) for ns in ("kube-system", "default", "kube-public", "kube-node-lease",
                                                         "nvidia-device-plugin")],
+    Rule("monitoring-in-the-serving-namespace", "prod", put(observability__namespace="llm-serving"),
+         "servingstack:observability.namespace", ("serving.namespace", "restricted")),
     # ---- Python regex pitfalls: "\n"-terminated and non-ASCII digits
     Rule("eks-version-trailing-newline", "prod", put(cluster__version="1.33\n"), "servingstack:cluster.version",
          ("'1.33\\n'",)),
