@@ -17,6 +17,7 @@ from .config import GpuNodePoolConfig, StackConfig
 from .config.estimate import estimate, performance_output, true_cost_output
 from .config.load import whole_numbers
 from .config.fields import snake_case
+from .config.triton_plan import models_output
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
 from .operations import Operations
@@ -106,6 +107,10 @@ class ServingPlatform(Component):
     """Plan-time performance estimate at servingstack:workload: workload, itlFloorMs, itlExpectedMs,
     ttftExpectedMs, outputTokensPerSecond, totalTokensPerSecond, kvConcurrency, usdPerMillionOutputTokens
     (per replica), environment (the same for all replicas) and warnings."""
+    triton_models: pulumi.Output[list[dict[str, Any]]]
+    """Triton with serving.triton.models only: each model of the repository (the LLM first) with its
+    kind, endpoint path, served versions (and per-version paths), GPUs and GPU memory per GPU
+    (gpuMemoryGibPerGpu, gpuShare of one GPU)."""
     kv_cache_tokens: pulumi.Output[int]
     """Estimated KV-cache capacity per replica, tokens."""
     max_concurrent_sequences: pulumi.Output[int]
@@ -238,6 +243,7 @@ class ServingPlatform(Component):
                 "bucket_name": store.bucket_name, "repository_prefix": f"{ms.model_prefix}triton/",
                 "model_name": s.triton.model_name, "repository_poll_seconds": s.triton.repository_poll_seconds,
                 "region": cfg.region,
+                **({"models": [m.model_dump(exclude_none=True) for m in s.triton.models]} if s.triton.models else {}),
             }, opts=serving_opts)
         else:
             ngc = NgcCredentials("ngc", {"namespace": s.namespace, "api_key": secrets["ngcApiKey"]},
@@ -272,6 +278,7 @@ class ServingPlatform(Component):
             "performance": performance_output(plan, cfg),
             "kvCacheTokens": plan.fit.kv_cache_tokens,
             "maxConcurrentSequences": plan.fit.max_concurrent_sequences,
+            "tritonModels": models_output(cfg),
             "monthlyCostUsd": round(cost.total_usd, 2),
             "monthlyCostBreakdown": {
                 "gpuComputeUsd": round(cost.gpu_compute_usd, 2), "softwareLicenseUsd": round(cost.license_usd, 2),

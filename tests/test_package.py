@@ -317,7 +317,8 @@ def test_hosted_serving_platform_takes_the_stack_file_config():
     assert run.outputs["endpoint"].startswith("http://")
     assert run.outputs["kubeconfig"] == "[secret]"
     assert set(state) == {camel(o) for o in output_names(servingstack.ServingPlatform)} - (
-        set() if config["serving"].get("stack", "vllm") != "triton" else {"openaiBaseUrl"})
+        set() if config["serving"].get("stack", "vllm") != "triton" else {"openaiBaseUrl"}) - (
+        set() if config["serving"].get("triton", {}).get("models") else {"tritonModels"})
 
 
 def test_hosted_serving_platform_reports_config_errors_and_missing_secrets():

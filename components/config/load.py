@@ -28,6 +28,7 @@ from .models import (
 )
 from .namespaces import check_key
 from .secrets import SECRET_KEYS
+from .triton_plan import settle_memory
 
 
 TOP_LEVEL_KEYS = {to_camel(k): k for k in StackConfig.model_fields}
@@ -68,6 +69,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, notices: Optional[list[str]] =
         cfg = StackConfig.model_validate(data)
     except ValidationError as exc:
         raise _to_config_error(exc, data) from None
+    cfg = settle_memory(cfg)  # Triton with other GPU models: the engine's share of each GPU
     check_plan(cfg)
     if stack is not None and cfg.cluster.name is None:
         name = default_cluster_name(stack)

@@ -20,6 +20,7 @@ from .fields import (
     ImageRef,
     ServingNamespace,
 )
+from .triton_models import TritonModelConfig, check_models
 
 #: Activation dtypes vLLM runs each quantization method with: `QuantizationConfig.get_supported_act_dtypes`
 #: (vllm/model_executor/layers/quantization/awq.py and gptq.py: [torch.half]; fp8.py: [torch.bfloat16,
@@ -65,6 +66,8 @@ class TritonConfig(ConfigModel):
     """Name of the model in the Triton repository (the `/v2/models/<name>/generate` path)."""
     repository_poll_seconds: int = Field(30, ge=5, le=3600)
     """Triton --repository-poll-secs (poll model control mode)."""
+    models: list[TritonModelConfig] = Field(default_factory=list)
+    """Models served beside the LLM in the same repository (ONNX, TorchScript, TensorRT, Python, ensembles)."""
 
 
 class NimConfig(ConfigModel):
@@ -131,7 +134,8 @@ class ServingConfig(ConfigModel):
     max_model_len: int = Field(8192, ge=256, le=1048576)
     """Maximum tokens per sequence (prompt + output); one must fit in the KV cache."""
     gpu_memory_utilization: float = Field(0.92, gt=0.1, le=0.98)
-    """Fraction of each GPU's memory the engine may use."""
+    """Fraction of each GPU's memory the engine may use. Triton with other GPU models (triton.models): when unset,
+    the largest fraction (at most 0.92) that leaves room for their instances on every GPU."""
     max_num_seqs: int = Field(64, ge=1, le=4096)
     """Maximum sequences batched at once."""
     enable_prefix_caching: bool = True
@@ -177,6 +181,10 @@ class ServingConfig(ConfigModel):
             raise RuleError("dtype", f"{self.dtype} is not an activation dtype vLLM runs quantization "
                             f"{self.quantization} with (it refuses to load: supported {', '.join(allowed[1:])}) — "
                             f"use dtype {allowed[1]} or auto")
+        if self.triton.models and self.stack != ServingStackKind.TRITON:
+            raise RuleError("triton.models", f"{len(self.triton.models)} model(s) are configured but serving.stack is "
+                            f"{self.stack}, which serves one model — use stack: triton, or remove serving.triton.models")
+        check_models(self.triton.models, self.triton.model_name)
         if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
             raise RuleError("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
                          "vLLM and NIM download the weights themselves — use weightsSource: huggingface")

@@ -1,7 +1,7 @@
 """TritonServer: NVIDIA Triton Inference Server with the vLLM backend, its model repository
 generated as code and uploaded to the model store, read with the pod's IAM role (IRSA)."""
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -11,6 +11,7 @@ from ..planning import catalog
 from ..k8s import podspec
 from . import triton_repo
 from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token
+from .triton_repository import check_models_args, register_models
 from .vllm import image_waivers
 
 TRITON_UID = 1000  # the image's triton-server user
@@ -29,6 +30,12 @@ class TritonServerArgs(ServingArgs):
     """Bucket region (AWS_DEFAULT_REGION for Triton's S3 client). Default "us-east-1"."""
     hf_token_secret: NotRequired[str]
     """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file. Default unset (anonymous)."""
+    models: NotRequired[list[dict[str, Any]]]
+    """Models served beside the LLM in the same repository, each shaped like a stack file's
+    `serving.triton.models` entry (snake_case or camelCase keys: name, kind, artifact, versions,
+    version_policy, inputs, outputs, max_batch_size, dynamic_batching, instance_groups, gpu_memory_gib,
+    steps, parameters). Checked at construction like the stack file (ensemble wiring, local ONNX
+    files, and GPU memory against `instance_type` when given). Default [] (the LLM alone)."""
 
 
 def repository_uri(bucket: str, prefix: str) -> str:
@@ -89,6 +96,11 @@ class TritonServer(ServingComponent):
     repository: pulumi.Output[str]
     """s3:// URI of the model repository."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        super().check_args(args)
+        check_models_args(args)
+
     def __init__(self, name: str, args: TritonServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:TritonServer", name, opts, args)
         warn_if_gated_without_token(args, args.get("hf_token_secret"))
@@ -101,6 +113,7 @@ class TritonServer(ServingComponent):
                 opts=self.child_opts())
             for key, content in repository_files(args).items()
         ]
+        objects += register_models(self, name, args, prefix)
         bucket = pulumi.Output.from_input(args["bucket_name"])
         self.repository = bucket.apply(lambda b: repository_uri(b, prefix))
         self._register(name, args, lambda labels, tols, b: triton_workload(name, args, b, labels, tols),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
 
 from .offline.recorder import RecordedResource, SynthResult, normalize
@@ -14,6 +16,10 @@ from .outdir import replace_outputs
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, pulumi.FileAsset):
+        # A local file the program uploads (Triton model artifacts): its path and content hash, so a
+        # changed file shows in plan.json as a changed input, as Pulumi's own asset hash would.
+        return {"fileAsset": value.path, "sha256": _sha256(value.path)}
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -21,6 +27,14 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return f"<{type(value).__name__}>"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def ordered_manifest(m: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +113,30 @@ def summary(result: SynthResult) -> str:
         *_idle_lines(gpu, cost),
         *_performance_lines(o.get("performance") or {}),
         f"endpoint:  {o.get('endpoint')}",
+        *_triton_model_lines(o.get("tritonModels") or []),
         *operations_lines(o),
     ]
     return "\n".join(lines)
+
+
+def _triton_model_lines(models: list[dict[str, Any]]) -> list[str]:
+    """Each model of a multi-model Triton repository: its endpoint path and its share of GPU memory."""
+    lines = []
+    for i, m in enumerate(models):
+        gpus = m.get("gpus") or []
+        where = (f"{m['gpuMemoryGibPerGpu']:g} GiB ({m['gpuShare']:.1%}) on "
+                 f"{'each of GPUs' if len(gpus) > 1 else 'GPU'} {_ranges(gpus)}" if gpus else "CPU only" if m["kind"] != "ensemble" else "no GPU memory (ensemble)")
+        versions = m.get("versions") or []
+        label = f"v{','.join(map(str, versions))}" if versions else ""
+        lines.append(f"{'models:' if i == 0 else '':11}{m['name']} ({m['kind']} {label}) {m['endpoint']} — {where}")
+    return lines
+
+
+def _ranges(gpus: list[int]) -> str:
+    ordered = sorted(set(gpus))
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(map(str, ordered))
 
 
 def _idle_lines(gpu: dict[str, Any], cost: dict[str, Any]) -> list[str]:
