@@ -81,8 +81,8 @@ def register_models(component: pulumi.ComponentResource, name: str, args: Mappin
         res_name = resource_name(name, obj.key)
         if obj.source is not None:
             src_bucket, src_key = obj.source
-            source = (pulumi.Output.concat(bucket, "/", src_key) if src_bucket == artifacts.STORE_BUCKET
-                      else f"{src_bucket}/{src_key}")
+            source = (pulumi.Output.from_input(bucket).apply(lambda b, k=src_key: f"{b}/{k}")
+                      if src_bucket == artifacts.STORE_BUCKET else f"{src_bucket}/{src_key}")
             written[obj.key] = aws.s3.ObjectCopy(res_name, bucket=bucket, key=key, source=source,
                                                  content_type=obj.content_type, metadata_directive="REPLACE",
                                                  opts=opts)
