@@ -431,3 +431,30 @@ def test_stacks_that_do_not_opt_in_register_the_same(name):
     cfg.setdefault(NS + "serving", {}).setdefault("triton", {})["models"] = []
     assert plan_json(synth_config(cfg, name=name)) == plan_json(synth(name))
     assert "tritonModels" not in synth(name).outputs
+
+
+def test_repository_identity_changes_with_a_version_a_file_or_the_policy(artifacts, tmp_path):
+    """What a content hash of the whole repository covers: a new version, a changed local file and a
+    moved policy each change it; the same repository gives the same identity."""
+    from servingstack.serving.triton_repository import models_identity
+
+    def ident(models):
+        return models_identity({"model": "meta-llama/Llama-3.1-70B-Instruct", "model_name": "llama-70b",
+                                "models": models})
+
+    base = ident(rag_models(artifacts))
+    assert base == ident(rag_models(artifacts))
+    assert base["embedding/1/model.onnx"].startswith("file sha256:")
+    assert base["rag/1/"] == ""
+    two = rag_models(artifacts)
+    two[1]["versions"] = [1, 2]
+    assert set(ident(two)) - set(base) == {"embedding/2/model.onnx"}
+    moved = rag_models(artifacts)
+    moved[1]["versionPolicy"] = {"latest": 1}
+    moved[1]["versions"] = [1, 2]
+    moved_specific = rag_models(artifacts)
+    moved_specific[1].update(versions=[1, 2], versionPolicy={"specific": [2]})
+    assert ident(moved)["embedding/config.pbtxt"] != ident(moved_specific)["embedding/config.pbtxt"]
+    Path(artifacts["tokenizer"]).write_text(TOKENIZER_PY + "\n# changed\n")
+    assert ident(rag_models(artifacts))["tokenizer/1/model.py"] != base["tokenizer/1/model.py"]
+    assert ident([]) == {}

@@ -136,6 +136,28 @@ def repository_objects(models: list[TritonModelConfig], records: list[RepoModel]
     return ordered
 
 
+def identity(objects: list[RepoObject]) -> dict[str, str]:
+    """Relative key -> what the object holds (its text, `file sha256:<hex>` of a local file, or
+    `copy s3://<bucket>/<key>` of a copied one): what a content hash of the repository covers, so a
+    new version, a changed file or a moved policy changes the hash (a pod-template hash of the whole
+    repository rolls the pods on any of them)."""
+    import hashlib
+
+    out = {}
+    for o in objects:
+        if o.path is not None:
+            digest = hashlib.sha256()
+            with open(o.path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            out[o.key] = f"file sha256:{digest.hexdigest()}"
+        elif o.source is not None:
+            out[o.key] = f"copy s3://{o.source[0]}/{o.source[1]}"
+        else:
+            out[o.key] = o.content or ""
+    return out
+
+
 def resource_name(component: str, key: str) -> str:
     """The Pulumi name of a repository object (the LLM's files use the same rule)."""
     name = f"{component}-{key.replace('/', '-').replace('.', '-')}"

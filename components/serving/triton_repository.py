@@ -18,7 +18,7 @@ from ..planning.triton import RepoModel, RepositoryError
 from ..planning.triton_memory import plan_memory
 from ..planning.sizing import ServingShape
 from .common import defaults
-from .triton_models import repository_objects, resource_name
+from .triton_models import identity, repository_objects, resource_name
 
 _MODELS = TypeAdapter(list[TritonModelConfig])
 
@@ -64,6 +64,13 @@ def check_models_args(args: Mapping[str, Any]) -> None:
         key = "gpu_memory_utilization" if exc.key.endswith("gpuMemoryUtilization") else "models"
         raise RuleError(key, exc.message if key != "models" else
                         f"{exc.key.removeprefix('models.')}: {exc.message}") from None
+
+
+def models_identity(args: Mapping[str, Any]) -> dict[str, str]:
+    """Relative key -> content identity of every file of the models beside the LLM ({} without
+    them): merge it with the LLM's files for a content hash of the whole repository."""
+    models = parse_models(args)
+    return identity(repository_objects(models, records_of(args, models))) if models else {}
 
 
 def register_models(component: pulumi.ComponentResource, name: str, args: Mapping[str, Any],
