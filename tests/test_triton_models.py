@@ -399,6 +399,11 @@ def test_triton_server_component_checks_its_models(artifacts):
     bad[2]["steps"][1]["model"] = "embeder"
     with pytest.raises(ArgumentError, match=r"^TritonServer 'triton': args\.models: 2\.steps\.1\.model: .*'embeder'"):
         run(program(bad))
+    heavy = json.loads(json.dumps(models))
+    heavy[1]["gpu_memory_gib"] = 5.0  # 2 instances on GPU 0: 10 GiB + 10 GiB reload room
+    with pytest.raises(ArgumentError, match=r"^TritonServer 'triton': args\.gpu_memory_utilization: 0\.92 gives .*"
+                                            r"use gpu_memory_utilization <= 0\.75$"):
+        run(program(heavy))
 
 
 # ---- the example stack and the stacks that do not opt in --------------------------------------------------
@@ -458,3 +463,24 @@ def test_repository_identity_changes_with_a_version_a_file_or_the_policy(artifac
     Path(artifacts["tokenizer"]).write_text(TOKENIZER_PY + "\n# changed\n")
     assert ident(rag_models(artifacts))["tokenizer/1/model.py"] != base["tokenizer/1/model.py"]
     assert ident([]) == {}
+
+
+def test_a_version_change_writes_the_version_then_the_config_and_leaves_the_pods(artifacts, tmp_path):
+    """Adding version 2 and moving the policy to it changes the repository objects only: the new
+    version's artifact, then the model's config.pbtxt written after it. The Deployment is unchanged
+    (no pod restarts); the running Triton pods pick the change up in poll mode (README: Versions and A/B)."""
+    before = synth_config(rag_config(rag_models(artifacts)))
+    models = rag_models(artifacts)
+    models[1].update(versions=[1, {"version": 2, "artifact": str(build_embedding(tmp_path / "v2.onnx"))}],
+                     versionPolicy={"specific": [2]})
+    after = synth_config(rag_config(models))
+    old = {r["urn"]: r["inputs"] for r in json.loads(plan_json(before))["resources"]}  # files by path + sha256
+    new = {r["urn"]: r["inputs"] for r in json.loads(plan_json(after))["resources"]}
+    added = set(new) - set(old)
+    changed = {u for u in set(new) & set(old) if new[u] != old[u]}
+    assert {new[u]["key"] for u in added} == {PREFIX + "embedding/2/model.onnx"}
+    assert {new[u].get("key") for u in changed} == {PREFIX + "embedding/config.pbtxt"}
+    assert not set(old) - set(new)
+    config = objects_by_key(after)[PREFIX + "embedding/config.pbtxt"]
+    assert objects_by_key(after)[PREFIX + "embedding/2/model.onnx"].urn in config.dependencies
+    assert list(parse(config.inputs["content"]).version_policy.specific.versions) == [2]

@@ -60,6 +60,17 @@ class InstanceGroupConfig(ConfigModel):
     gpus: Optional[list[int]] = None
     """GPU indexes inside the Triton pod (0 .. tensorParallelSize-1); unset: every GPU of the pod."""
 
+    @model_validator(mode="after")
+    def _gpus(self) -> "InstanceGroupConfig":
+        if self.gpus is None:
+            return self
+        if self.kind == "CPU":
+            raise RuleError("gpus", "is for kind GPU only (CPU instances run on the pod's CPUs)")
+        if not self.gpus or len(set(self.gpus)) != len(self.gpus) or min(self.gpus) < 0:
+            raise RuleError("gpus", f"{self.gpus} — list distinct GPU indexes >= 0 (Triton reads an empty list as "
+                                    "every GPU; leave gpus unset for that)")
+        return self
+
 
 class DynamicBatchingConfig(ConfigModel):
     preferred_batch_sizes: list[int] = Field(default_factory=list)

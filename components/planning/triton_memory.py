@@ -117,7 +117,7 @@ def engine_need_gib(model: ModelArchitecture, shape: ServingShape) -> tuple[floa
 
 
 def plan_memory(llm_name: str, model: ModelArchitecture, shape: ServingShape, instance: GpuInstanceType,
-                models: list[RepoModel], utilization_configured: bool) -> MemoryPlan:
+                models: list[RepoModel], utilization_configured: bool, unset_hint: bool = True) -> MemoryPlan:
     """The memory plan of one Triton pod, or a RepositoryError with the numbers. `shape` carries the
     configured (or default) gpuMemoryUtilization; when it was not configured the plan lowers it to
     the largest fraction that leaves room for the other models."""
@@ -145,8 +145,8 @@ def plan_memory(llm_name: str, model: ModelArchitecture, shape: ServingShape, in
             raise RepositoryError("serving.gpuMemoryUtilization", (
                 f"{util:g} gives {llm_name} {util * total:.1f} GiB of each {total:.0f} GiB GPU, leaving "
                 f"{total - util * total:.1f} GiB, but the other models need {reserve[busiest]:.1f} GiB on GPU "
-                f"{busiest} (with room to reload the largest in place) — use gpuMemoryUtilization <= {limit:g} "
-                "(or leave it unset: the plan then picks it)"))
+                f"{busiest} (with room to reload the largest in place) — use gpuMemoryUtilization <= {limit:g}"
+                + (" (or leave it unset: the plan then picks it)" if unset_hint else "")))
         util = limit
     if util * total < need:
         raise RepositoryError("serving.gpuMemoryUtilization", (

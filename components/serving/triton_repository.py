@@ -59,7 +59,7 @@ def check_models_args(args: Mapping[str, Any]) -> None:
     shape = ServingShape(d["replicas"], d["tp"], d["max_model_len"], d["gpu_memory_utilization"], d["dtype"],
                          d["quantization"])
     try:
-        plan_memory(args.get("model_name", "llm"), model, shape, instance, records, True)
+        plan_memory(args.get("model_name", "llm"), model, shape, instance, records, True, unset_hint=False)
     except RepositoryError as exc:
         key = "gpu_memory_utilization" if exc.key.endswith("gpuMemoryUtilization") else "models"
         raise RuleError(key, exc.message if key != "models" else
