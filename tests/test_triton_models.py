@@ -484,3 +484,65 @@ def test_a_version_change_writes_the_version_then_the_config_and_leaves_the_pods
     config = objects_by_key(after)[PREFIX + "embedding/config.pbtxt"]
     assert objects_by_key(after)[PREFIX + "embedding/2/model.onnx"].urn in config.dependencies
     assert list(parse(config.inputs["content"]).version_policy.specific.versions) == [2]
+
+
+# ---- every kind and policy, as Triton's protobuf reads it; the ensemble's own tensors --------------------
+
+def test_every_kind_and_version_policy_parses_with_tritons_protobuf(artifacts):
+    """TorchScript and TensorRT models from s3:// artifacts (tensors and memory declared), with `all`
+    and `latest: N` policies: backend, default file name, policy and batching as Triton reads them."""
+    io = {"inputs": [{"name": "INPUT__0", "dataType": "FP16", "dims": [3, 224, 224]}],
+          "outputs": [{"name": "OUTPUT__0", "dataType": "FP16", "dims": [1000]}]}
+    models = rag_models(artifacts) + [
+        {"name": "classifier-pt", "kind": "pytorch", "artifact": "s3://model-store/artifacts/cls/model.pt",
+         "versions": [1, 2, 3], "versionPolicy": {"latest": 2}, "maxBatchSize": 16, "gpuMemoryGib": 1.0,
+         "instanceGroups": [{"kind": "GPU", "count": 1, "gpus": [2]}], **io},
+        {"name": "classifier-trt", "kind": "tensorrt", "artifact": "s3://other-bucket/engines/cls.plan",
+         "versions": [1, 2], "versionPolicy": {"all": True}, "maxBatchSize": 16, "gpuMemoryGib": 0.5,
+         "dynamicBatching": {"preferredBatchSizes": [16]},
+         "instanceGroups": [{"kind": "GPU", "count": 2, "gpus": [3]}], **io},
+    ]
+    result = synth_config(rag_config(models))
+    objects = objects_by_key(result)
+    copies = {r.inputs["key"]: r.inputs["source"] for r in result.of_type(COPY)}
+    bucket = result.outputs["modelStoreBucket"]
+    assert {k: v for k, v in copies.items() if "classifier" in k} == {
+        **{f"{PREFIX}classifier-pt/{v}/model.pt": f"{bucket}/artifacts/cls/model.pt" for v in (1, 2, 3)},
+        **{f"{PREFIX}classifier-trt/{v}/model.plan": "other-bucket/engines/cls.plan" for v in (1, 2)}}
+    pb = triton_model_config_module()
+    pt = parse(objects[PREFIX + "classifier-pt/config.pbtxt"].inputs["content"])
+    trt = parse(objects[PREFIX + "classifier-trt/config.pbtxt"].inputs["content"])
+    assert (pt.backend, pt.version_policy.WhichOneof("policy_choice"), pt.version_policy.latest.num_versions) == \
+        ("pytorch", "latest", 2)
+    assert (trt.backend, trt.version_policy.WhichOneof("policy_choice")) == ("tensorrt", "all")
+    assert [(pb.DataType.Name(t.data_type), list(t.dims)) for t in trt.input] == [("TYPE_FP16", [3, 224, 224])]
+    assert list(trt.dynamic_batching.preferred_batch_size) == [16] and trt.max_batch_size == 16
+    assert [(g.count, list(g.gpus)) for g in trt.instance_group] == [(2, [3])]
+    served = {m["name"]: m for m in result.outputs["tritonModels"]}
+    assert served["classifier-pt"]["versions"] == [2, 3] and served["classifier-trt"]["versions"] == [1, 2]
+    # Two served versions x two instances x 0.5 GiB on GPU 3 (and as much again to reload it in place).
+    assert served["classifier-trt"]["gpus"] == [3] and served["classifier-trt"]["gpuMemoryGibPerGpu"] == 2.0
+
+
+ENSEMBLE_DATAFLOW = {
+    "ensemble-input-unused": (
+        lambda e: e["inputs"].append({"name": "unused", "dataType": "STRING", "dims": [1]}),
+        "serving.triton.models.2.inputs", ("'rag'", "'unused'", "not used")),
+    "ensemble-output-not-written": (
+        lambda e: e["outputs"].append({"name": "sources", "dataType": "STRING", "dims": [-1]}),
+        "serving.triton.models.2.outputs", ("'rag'", "'sources'", "not written")),
+    "step-reads-an-unproduced-tensor": (
+        lambda e: e["steps"][2].update(inputMap={"text_input": "rewritten_prompt"}),
+        "serving.triton.models.2.steps.2.inputMap", ("'rag'", "'rewritten_prompt'", "neither")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENSEMBLE_DATAFLOW))
+def test_ensemble_own_tensors_produced_and_consumed(case, artifacts, tmp_path, capfd):
+    mutate, key, mentions = ENSEMBLE_DATAFLOW[case]
+    models = rag_models(artifacts)
+    mutate(models[2])
+    line = _refused(tmp_path, capfd, rag_config(models))
+    assert line.startswith(f"error: {NS}{key}"), line
+    for text in mentions:
+        assert text in line, f"{text!r} missing from: {line}"

@@ -138,9 +138,10 @@ def repository_objects(models: list[TritonModelConfig], records: list[RepoModel]
 
 def identity(objects: list[RepoObject]) -> dict[str, str]:
     """Relative key -> what the object holds (its text, `file sha256:<hex>` of a local file, or
-    `copy s3://<bucket>/<key>` of a copied one): what a content hash of the repository covers, so a
-    new version, a changed file or a moved policy changes the hash (a pod-template hash of the whole
-    repository rolls the pods on any of them)."""
+    `copy s3://<bucket>/<key>` of a copied one): a new version, a changed file or a moved policy each
+    change it. It is deliberately kept out of any pod-template hash: these models reload in place in
+    poll mode (the memory plan keeps room for the reload), so their changes never restart the pods
+    that hold the LLM; only the LLM's own files roll the pods."""
     import hashlib
 
     out = {}

@@ -68,7 +68,7 @@ def check_models_args(args: Mapping[str, Any]) -> None:
 
 def models_identity(args: Mapping[str, Any]) -> dict[str, str]:
     """Relative key -> content identity of every file of the models beside the LLM ({} without
-    them): merge it with the LLM's files for a content hash of the whole repository."""
+    them); see triton_models.identity for why it is not on the pod template."""
     models = parse_models(args)
     return identity(repository_objects(models, records_of(args, models))) if models else {}
 
