@@ -61,8 +61,10 @@ $(BUILD_DIR)/%/plan.json: $(STACK_DIR)/Pulumi.%.yaml $(SOURCES) $(VENV)/.install
 	@echo "== $*"
 	@$(BIN)/servingstack synth --config $< --out $(BUILD_DIR)/$* || { rm -f $@; echo $* >> $(BUILD_DIR)/.synth-failed; exit 1; }
 
+# On every core (pytest-xdist); work-stealing keeps the long single tests (clean-virtualenv install,
+# fuzz corpus) from leaving a worker idle. PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS='-n 0 -x'.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 # Every stack's build (from `make synth`, not synthesized again) is checked even when one fails
 # (a stack that did not synthesize fails its check); the exit status says whether any did.
