@@ -283,7 +283,7 @@ def test_a_forbidden_check_in_a_report_is_never_waived():
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's own virtualenv (.venv-checkov) is absent: `make scan` "
-                                                 "creates it; .ci/run does not install checkov")
+                                                 "and .ci/run create it")
 def test_checkov_passes_on_the_synthesized_prod_manifests(tmp_path, capsys):
     from servingstack.tools.output import write_outputs
 
