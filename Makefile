@@ -17,12 +17,22 @@ BUILDS  := $(foreach s,$(STACKS),$(BUILD_DIR)/$(s)/plan.json)
 # servingstack diff's base for `make pr-diff` (the PR's target branch in GitHub Actions).
 DIFF_BASE ?= $(if $(GITHUB_BASE_REF),origin/$(GITHUB_BASE_REF),origin/main)
 
-.PHONY: help install install-dev policy-install synth test check scan pr-summary pr-diff preview up clean
+# The engines' own code for tests/test_engine_flags.py: each supported vLLM release's wheel in its own
+# virtualenv, --no-deps, with only what importing its argument parser needs (exact pins in
+# tests/engines/vllm-<version>.txt) and the CPU torch build; plus the wheel of the vLLM release the
+# pinned Triton image bundles (its EngineArgs are read from source, nothing is installed).
+ENGINES        ?= .engines
+VLLM_RELEASES  ?= 0.8.4 0.33.0
+TRITON_VLLM    ?= 0.5.3.post1
+ENGINE_TORCH   ?= torch==2.13.0
+
+.PHONY: help install install-dev policy-install synth test check scan pr-summary pr-diff preview up clean engines clean-engines
 
 help:
 	@echo "make synth            synthesize every stack in stacks/ offline into build/<stack>/ (only stale ones;"
 	@echo "                      goes on after a failing stack and lists every failure)"
-	@echo "make test             run the test suite"
+	@echo "make test             run the test suite (builds the engine parsers first: make engines)"
+	@echo "make engines          the vLLM releases' own argument parsers for the flag tests (.engines/, cached)"
 	@echo "make check            schema, semantic and policy-pack checks of every stack's build (after synth)"
 	@echo "make scan             checkov on every stack's synthesized manifests, with policy/checkov-waivers.yaml"
 	@echo "make pr-summary       Markdown: each synthesized stack's resources and monthly cost (after check/synth)"
@@ -63,8 +73,20 @@ $(BUILD_DIR)/%/plan.json: $(STACK_DIR)/Pulumi.%.yaml $(SOURCES) $(VENV)/.install
 
 # On every core (pytest-xdist); work-stealing keeps the long single tests (clean-virtualenv install,
 # fuzz corpus) from leaving a worker idle. PYTEST_ARGS adds arguments, e.g. PYTEST_ARGS='-n 0 -x'.
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev engines
 	$(BIN)/python -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
+
+engines: $(foreach v,$(VLLM_RELEASES),$(ENGINES)/vllm-$(v)/.installed) $(ENGINES)/wheels/.vllm-$(TRITON_VLLM)
+
+$(ENGINES)/vllm-%/.installed: tests/engines/vllm-%.txt
+	rm -rf $(ENGINES)/vllm-$*
+	$(PYTHON) -m venv $(ENGINES)/vllm-$*
+	$(ENGINES)/vllm-$*/bin/python -m pip install --quiet --no-compile --no-deps '$(ENGINE_TORCH)' 'vllm==$*' -r $<
+	@touch $@
+
+$(ENGINES)/wheels/.vllm-%:
+	$(PYTHON) -m pip download --quiet --no-deps -d $(ENGINES)/wheels 'vllm==$*'
+	@touch $@
 
 # Every stack's build (from `make synth`, not synthesized again) is checked even when one fails
 # (a stack that did not synthesize fails its check); the exit status says whether any did.
@@ -121,3 +143,7 @@ schema: $(VENV)/.installed
 
 clean:
 	rm -rf build .pytest_cache
+
+
+clean-engines:
+	rm -rf $(ENGINES)

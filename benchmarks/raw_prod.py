@@ -282,7 +282,7 @@ def main() -> dict[str, Any]:
             "checkov.io/skip2": "CKV_K8S_43=pinned to a release tag; set the stack's image to an @sha256 digest to "
                                 "pin by content"}},
         spec={
-            "replicas": 2, "progressDeadlineSeconds": 2740, "selector": {"matchLabels": SELECTOR},
+            "replicas": 2, "progressDeadlineSeconds": 2903, "selector": {"matchLabels": SELECTOR},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             "template": {
                 "metadata": {"labels": LABELS, "annotations": {"prometheus.io/scrape": "true",
@@ -290,7 +290,7 @@ def main() -> dict[str, Any]:
                                                                "prometheus.io/path": "/metrics"}},
                 "spec": {
                     "serviceAccountName": "llm-server", "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 60,
+                    "terminationGracePeriodSeconds": 163,
                     "nodeSelector": {"nvidia.com/gpu.present": "true", "servingstack.io/pool": "gpu"},
                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
                                      "effect": "NoSchedule"}],
@@ -306,9 +306,12 @@ def main() -> dict[str, Any]:
                         "args": ["--model", MODEL, "--tensor-parallel-size", "2", "--max-model-len", "8192",
                                  "--gpu-memory-utilization", "0.92", "--enable-prefix-caching", "--max-num-seqs",
                                  "64", "--dtype", "auto"],
-                        "env": [{"name": "HOME", "value": "/cache"}, {"name": "HF_HOME", "value": "/cache/huggingface"},
+                        "env": [{"name": "HOME", "value": "/cache"}, {"name": "USER", "value": "vllm"},
+                                {"name": "LOGNAME", "value": "vllm"}, {"name": "HF_HOME", "value": "/cache/huggingface"},
                                 {"name": "VLLM_CACHE_ROOT", "value": "/cache/vllm"},
                                 {"name": "XDG_CACHE_HOME", "value": "/cache"},
+                                {"name": "VLLM_NO_USAGE_STATS", "value": "1"}, {"name": "DO_NOT_TRACK", "value": "1"},
+                                {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
                                 {"name": "HF_TOKEN_PATH", "value": "/var/run/secrets/huggingface/HF_TOKEN"}],
                         "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
                         "resources": {k: {"cpu": "16", "memory": "200Gi", "nvidia.com/gpu": "2",
@@ -319,6 +322,7 @@ def main() -> dict[str, Any]:
                                            "failureThreshold": 3},
                         "livenessProbe": {"httpGet": HEALTH, "periodSeconds": 15, "timeoutSeconds": 10,
                                           "failureThreshold": 4},
+                        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "133"]}}},
                         "securityContext": {"allowPrivilegeEscalation": False, "privileged": False,
                                             "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
                                             "seccompProfile": {"type": "RuntimeDefault"}},
@@ -336,13 +340,15 @@ def main() -> dict[str, Any]:
             },
         },
         opts=pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(
-            depends_on=[sa], custom_timeouts=pulumi.CustomTimeouts(create="92m", update="92m"))))
-    k8s.core.v1.Service("serving-service", metadata={"name": "llm", "namespace": NAMESPACE, "labels": LABELS},
+            depends_on=[sa], custom_timeouts=pulumi.CustomTimeouts(create="97m", update="97m"))))
+    k8s.core.v1.Service("serving-service", metadata={"name": "llm", "namespace": NAMESPACE, "labels": LABELS,
+                                                     "annotations": {"pulumi.com/skipAwait": "true"}},
                         spec={"type": "ClusterIP", "selector": SELECTOR,
                               "ports": [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]},
-                        opts=after)
+                        opts=pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[deployment])))
     k8s.policy.v1.PodDisruptionBudget("serving-pdb", metadata=meta,
-                                      spec={"maxUnavailable": 1, "selector": {"matchLabels": SELECTOR}}, opts=after)
+                                      spec={"maxUnavailable": 1, "selector": {"matchLabels": SELECTOR},
+                                            "unhealthyPodEvictionPolicy": "AlwaysAllow"}, opts=after)
     k8s.networking.v1.NetworkPolicy("serving-netpol", metadata=meta, opts=after, spec={
         "podSelector": {"matchLabels": SELECTOR}, "policyTypes": ["Ingress"],
         "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [

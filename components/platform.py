@@ -18,6 +18,7 @@ from .config.estimate import estimate, performance_output, true_cost_output
 from .config.load import whole_numbers
 from .config.fields import snake_case
 from .config.triton_plan import models_output
+from .planning import resources
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .k8s.device_plugin import NvidiaDevicePlugin
 from .operations import Operations
@@ -61,11 +62,12 @@ def config_from_args(args: ServingPlatformArgs) -> tuple[StackConfig, dict[str, 
     cfg = config_module.parse_stack_config(raw, notices=notices)
     given = {"ngcApiKey": args.get("ngc_api_key"), "hfToken": args.get("hf_token")}
     secrets = {}
+    usable = config_module.secret_usable(cfg)
     for key, need in config_module.secret_needed(cfg).items():
-        if need:
-            if given[key] is None:
-                raise config_module.ConfigError(key, "is not set — pass it as the ServingPlatform input "
-                                                     f"`{key}` (a secret)")
+        if need and given[key] is None:
+            raise config_module.ConfigError(key, "is not set — pass it as the ServingPlatform input "
+                                                 f"`{key}` (a secret)")
+        if usable[key] and given[key] is not None:
             secrets[key] = pulumi.Output.secret(given[key])
     return cfg, secrets, notices
 
@@ -128,6 +130,11 @@ class ServingPlatform(Component):
             cfg = args
             needed = config_module.secret_needed(cfg)
             secrets = {key: config_module.require_secret(key) for key, need in needed.items() if need}
+            for key, usable in config_module.secret_usable(cfg).items():
+                if usable and key not in secrets:
+                    value = config_module.optional_secret(key)
+                    if value is not None:
+                        secrets[key] = value
         else:
             check_arguments(type(self), name, args, opts)
             cfg, secrets, notices = config_from_args(args)
@@ -217,6 +224,8 @@ class ServingPlatform(Component):
             "service_account_annotations": access.service_account_annotations,
             "allowed_namespaces": s.allowed_namespaces, "hard_spread": s.spread == "hard",
             **ops.serving_args(),
+            "spare_replica_slots": spare_replica_slots(cfg), "parallel_replacement": second_set_fits(cfg),
+            **({"drain_seconds": s.drain_seconds} if s.drain_seconds else {}),
         }
         if "hfToken" in secrets:
             hf = HuggingFaceToken("hf-token", {"namespace": s.namespace, "token": secrets["hfToken"]},
@@ -236,6 +245,7 @@ class ServingPlatform(Component):
                 **({"enable_chunked_prefill": s.vllm.enable_chunked_prefill}
                    if s.vllm.enable_chunked_prefill is not None else {}),
                 "extra_args": s.vllm.extra_args, "region": cfg.region,
+                **({"release": s.vllm.release} if s.vllm.release else {}),
             }, opts=serving_opts)
         elif s.stack == "triton":
             server = TritonServer("serving", {
@@ -246,13 +256,17 @@ class ServingPlatform(Component):
                 **({"models": [m.model_dump(exclude_none=True) for m in s.triton.models]} if s.triton.models else {}),
             }, opts=serving_opts)
         else:
+            # NIM 2.x public models run without an NGC key: credentials only when one is given.
             ngc = NgcCredentials("ngc", {"namespace": s.namespace, "api_key": secrets["ngcApiKey"]},
-                                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])))
+                                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
+                                 ) if "ngcApiKey" in secrets else None
             server = NimServer("serving", {
                 **common, **({"image": s.nim.image} if s.nim.image else {}),
                 **({"model_profile": s.nim.model_profile} if s.nim.model_profile else {}),
-                "pull_secret_name": ngc.pull_secret_name, "api_secret_name": ngc.api_secret_name,
-            }, opts=pulumi.ResourceOptions.merge(serving_opts, pulumi.ResourceOptions(depends_on=[*serving_deps, ngc])))
+                **({"release": s.nim.release} if s.nim.release else {}),
+                **({"pull_secret_name": ngc.pull_secret_name, "api_secret_name": ngc.api_secret_name} if ngc else {}),
+            }, opts=pulumi.ResourceOptions.merge(serving_opts, pulumi.ResourceOptions(
+                depends_on=[*serving_deps, *([ngc] if ngc else [])])))
 
         ops.serve(server, namespace)
         cost = plan.cost
@@ -309,6 +323,27 @@ class ServingPlatform(Component):
             "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
             "tags": tags, **({"cluster_autoscaler": True} if config_module.node_autoscaled(cfg, p) else {}),
         }, opts=opts)
+
+
+def _pool_shape(cfg: StackConfig) -> Optional[tuple[int, int, int, int, bool]]:
+    """(replicas, GPUs per replica, advertised GPUs per node, nodes, hard spread) of the serving
+    pool (no autoscaler: desiredSize nodes); None for MIG pools, whose slice counts the config
+    cannot know."""
+    pool, s, dp = cfg.serving_pool, cfg.serving, cfg.device_plugin
+    if dp.mig_strategy != "none":
+        return None
+    return (s.replicas, s.tensor_parallel_size, pool.instance.gpus * max(1, dp.time_slicing_replicas),
+            pool.desired_size, s.spread == "hard")
+
+
+def spare_replica_slots(cfg: StackConfig) -> int:
+    shape = _pool_shape(cfg)
+    return resources.spare_replica_slots(*shape) if shape else 0
+
+
+def second_set_fits(cfg: StackConfig) -> bool:
+    shape = _pool_shape(cfg)
+    return resources.second_set_fits(*shape) if shape else False
 
 
 def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]:

@@ -57,6 +57,9 @@ def test_device_plugin_chart_pinned_from_official_repo():
 
 def test_time_slicing_dev_only_and_rendered():
     cfg = set_key(stack_config("dev"), "servingstack:devicePlugin.timeSlicingReplicas", 4)
+    # Time-slicing with tensor parallelism > 1 is refused (tests/test_engine_behaviour.py).
+    set_key(cfg, "servingstack:serving.tensorParallelSize", 1)
+    set_key(cfg, "servingstack:serving.model", "meta-llama/Llama-3.1-8B-Instruct")
     values = release(synth_config(cfg), "nvidia-device-plugin")["values"]
     assert values["config"]["default"] == "default"
     assert "replicas: 4" in values["config"]["map"]["default"]

@@ -166,11 +166,6 @@ def test_same_service_shape_for_all_stacks(stack):
     assert result.outputs["endpoint"] == "http://llm.llm-serving.svc.cluster.local:8000"
 
 
-def test_rolling_update_needs_no_spare_gpu(stack):
-    strategy = synth(stack).manifest("Deployment")["spec"]["strategy"]
-    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-
-
 def test_pdb_and_spread_only_with_two_or_more_replicas():
     prod = synth("prod")
     assert prod.manifest("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1

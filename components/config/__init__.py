@@ -21,7 +21,7 @@ from .models import (
     StackConfig,
     SystemNodePoolConfig,
 )
-from .secrets import REDACTED, SECRET_KEYS, require_secret, secret_needed
+from .secrets import REDACTED, SECRET_KEYS, optional_secret, require_secret, secret_needed, secret_usable
 from .serving import (
     CustomModelConfig,
     NimConfig,
@@ -39,5 +39,5 @@ __all__ = [
     "GpuNodePoolConfig", "ModelStoreConfig", "NimConfig", "RuleError", "ServingConfig", "ServingStackKind",
     "StackConfig", "SystemNodePoolConfig", "TritonConfig", "VllmConfig",
     "check_plan", "fit_check", "load_stack_config", "parse_stack_config", "pod_resources",
-    "raw_config_from_runtime", "require_secret", "secret_needed",
+    "optional_secret", "raw_config_from_runtime", "require_secret", "secret_needed", "secret_usable",
 ]

@@ -322,6 +322,11 @@ class StackConfig(ConfigModel):
         ):
             raise RuleError("devicePlugin.timeSlicingReplicas", "Bottlerocket NVIDIA pools run their bundled device "
                          "plugin; configure sharing in Bottlerocket settings or use AL2023_x86_64_NVIDIA")
+        if self.device_plugin.time_slicing_replicas and self.serving.tensor_parallel_size > 1:
+            raise RuleError("devicePlugin.timeSlicingReplicas", f"{self.device_plugin.time_slicing_replicas} with "
+                         f"serving.tensorParallelSize {self.serving.tensor_parallel_size} — a time-sliced pool hands "
+                         "a multi-GPU request slices that may share one GPU (and the plugin, set to fail such "
+                         "requests, would refuse the pod) — use tensorParallelSize 1 or no time-slicing")
         check_autoscaling(self)
         check_cooldown(self)
         return self

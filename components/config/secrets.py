@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from ..planning import catalog, engines
 from .errors import NAMESPACE, ConfigError
 from .models import StackConfig
 
@@ -14,12 +15,37 @@ REDACTED = "[secret]"
 
 
 def secret_needed(cfg: StackConfig) -> dict[str, bool]:
-    """Which secret config keys this stack needs: NGC for NIM (its image and model downloads; the
-    Triton images on nvcr.io are public); HF for gated Hugging Face downloads by vLLM/Triton."""
-    ngc = cfg.serving.stack == "nim"
-    hf = (cfg.serving.stack != "nim" and cfg.serving.weights_source == "huggingface"
-          and cfg.serving.architecture.gated)
+    """Which secret config keys this stack needs: NGC for NIM releases that need a key (1.x always;
+    2.x only Production Branch images and releases before 2.0.10; the Triton images on nvcr.io are
+    public); HF for gated Hugging Face downloads by vLLM/Triton."""
+    s = cfg.serving
+    ngc = s.stack == "nim" and engines.nim_needs_api_key(_nim_image(cfg), s.nim.release)
+    hf = (s.stack != "nim" and s.weights_source == "huggingface"
+          and s.architecture.gated)
     return {"ngcApiKey": ngc, "hfToken": hf}
+
+
+def secret_usable(cfg: StackConfig) -> dict[str, bool]:
+    """Which secret keys the stack uses when they are set, needed or not (a NIM 2.x public model
+    still takes an NGC key for the image pull and downloads when one is given)."""
+    needed = secret_needed(cfg)
+    return {**needed, "ngcApiKey": needed["ngcApiKey"] or cfg.serving.stack == "nim"}
+
+
+def _nim_image(cfg: StackConfig) -> str:
+    image = cfg.serving.nim.image or catalog.nim_image_for(cfg.serving.model)
+    assert image is not None, "validated by ServingConfig"
+    return image
+
+
+def optional_secret(key: str) -> "pulumi.Output[str] | None":
+    """A secret config value as a secret Output when it is set, else None (set in plaintext fails
+    as in require_secret)."""
+    from pulumi.runtime import config as runtime_config
+
+    if runtime_config.get_config(f"{NAMESPACE}:{key}") is None:
+        return None
+    return require_secret(key)
 
 
 def require_secret(key: str) -> pulumi.Output[str]:

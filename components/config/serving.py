@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
-from ..planning import catalog
+from ..planning import catalog, engines
 from ..planning.sizing import ServingShape
 from .errors import RuleError
 from .fields import (
@@ -41,7 +41,9 @@ class VllmConfig(ConfigModel):
     """Defaults to the pinned vllm/vllm-openai release."""
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
     """vLLM --kv-cache-dtype (fp8 halves KV memory; check accuracy)."""
-    load_format: Optional[Literal["auto", "safetensors", "runai_streamer"]] = None
+    release: Optional[str] = Field(None, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+(\.post[0-9]+)?$")
+    """vLLM release the image runs, when its tag does not say (e.g. a digest); flags are spelled for it."""
+    load_format: Optional[Literal["auto", "safetensors", "runai_streamer", "runai_streamer_sharded"]] = None
     """Defaults to runai_streamer when weightsSource is s3, else vLLM's own default."""
     speculative_model: Optional[str] = Field(None, pattern=r"^([A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}|\[ngram\])$")
     """Draft model for speculative decoding (Hugging Face id, or "[ngram]")."""
@@ -75,6 +77,8 @@ class NimConfig(ConfigModel):
     """Defaults to the pinned NIM image for the model (nvcr.io/nim/<org>/<model>:<tag>)."""
     model_profile: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,256}$")
     """NIM_MODEL_PROFILE (from `list-model-profiles`); unset lets NIM pick one for the GPUs."""
+    release: Optional[str] = Field(None, pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?([-.][A-Za-z0-9.-]+)?$")
+    """NIM LLM version the image runs, when its tag does not say (1.x or 2.x: environment contract, writable paths, NGC key)."""
 
 
 class CustomModelConfig(ConfigModel):
@@ -157,6 +161,8 @@ class ServingConfig(ConfigModel):
     startup_seconds: Optional[int] = Field(None, ge=60, le=14400)
     """Start-up probe budget; defaults to one derived from the model's weight size, and may not be
     shorter than the time its weights take to load at the fastest path planned for."""
+    drain_seconds: Optional[int] = Field(None, ge=1, le=3600)
+    """Seconds a stopping pod keeps serving in-flight streams before SIGTERM (default: the longest planned stream, from maxModelLen)."""
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     """vLLM-only settings (kept, validated and unused when another stack is active)."""
     triton: TritonConfig = Field(default_factory=TritonConfig)
@@ -185,12 +191,23 @@ class ServingConfig(ConfigModel):
             raise RuleError("triton.models", f"{len(self.triton.models)} model(s) are configured but serving.stack is "
                             f"{self.stack}, which serves one model — use stack: triton, or remove serving.triton.models")
         check_models(self.triton.models, self.triton.model_name)
+        try:
+            release = engines.vllm_release(self.vllm.image, self.vllm.release)
+            nim_image = self.nim.image or catalog.nim_image_for(self.model)
+            if nim_image is not None:
+                engines.nim_major(nim_image, self.nim.release)
+        except engines.ReleaseError as exc:
+            raise RuleError(exc.key, exc.message) from None
+        unsupported = engines.vllm_unsupported(release, {"vllm.loadFormat": self.vllm.load_format})
+        if unsupported:
+            raise RuleError(*unsupported)
         if self.weights_source == "s3" and self.stack != ServingStackKind.VLLM:
             raise RuleError("weightsSource", f"s3 is supported for vllm only, not {self.stack}: Triton's bundled "
                          "vLLM and NIM download the weights themselves — use weightsSource: huggingface")
-        if self.weights_source == "s3" and self.vllm.load_format not in (None, "runai_streamer"):
+        if self.weights_source == "s3" and self.vllm.load_format not in (None, "runai_streamer", "runai_streamer_sharded"):
             raise RuleError("vllm.loadFormat", f"{self.vllm.load_format} cannot read weights from S3 (vLLM streams "
-                            "s3:// models only with runai_streamer) — use runai_streamer or leave it unset")
+                            "s3:// models only with runai_streamer or runai_streamer_sharded) — use runai_streamer "
+                            "or leave it unset")
         return self
 
     @property

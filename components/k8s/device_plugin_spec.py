@@ -28,7 +28,11 @@ def gpu_tolerations() -> list[dict]:
 
 
 def time_slicing_config(replicas: int) -> str:
+    """The plugin's sharing config. failRequestsGreaterThanOne: a pod asking for more than one shared
+    GPU is refused at admission instead of being handed slices that may all be one GPU (the
+    config layer already refuses time-slicing with tensorParallelSize > 1; this fences other pods)."""
     return yaml.safe_dump({"version": "v1", "sharing": {"timeSlicing": {
+        "failRequestsGreaterThanOne": True,
         "resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}}}, sort_keys=False)
 
 

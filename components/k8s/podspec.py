@@ -4,8 +4,10 @@ Every serving stack gets the same GPU request = limit = tensor-parallel size, GP
 node selection, a memory-backed /dev/shm sized for tensor parallelism (counted in the memory limit),
 a model cache on the node's (NVMe-backed where available) ephemeral storage, start-up/readiness/
 liveness probes with a start-up budget from the model's size, a restricted security context, a
-rolling update that needs no spare GPU, topology spread and a PodDisruptionBudget for >= 2 replicas,
-and a NetworkPolicy that admits only configured namespaces.
+rolling update that surges one pod only where the pool has a free slot, a preStop drain and a grace
+period that let in-flight streams finish, topology spread and a PodDisruptionBudget (that never
+blocks evicting an unhealthy pod) for >= 2 replicas, and a NetworkPolicy that admits only
+configured namespaces.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..planning.resources import EPHEMERAL_HEADROOM_GIB
+from ..planning.resources import EPHEMERAL_HEADROOM_GIB, SHUTDOWN_SECONDS
 
 SERVING_PORT = 8000
 #: Time to pull a multi-GB serving image onto a fresh node, on top of the start-up budget.
@@ -68,6 +70,12 @@ class ServingWorkload:
     """checkov check id -> reason, written as `checkov.io/skipN` annotations on the Deployment."""
     metrics_path: str = "/metrics"
     metrics_port: int = SERVING_PORT
+    max_surge: int = 0
+    """Pods above `replicas` during a rolling update: 1 only where the pool has a free slot."""
+    drain_seconds: int = 0
+    """preStop delay before SIGTERM, for in-flight streams (0: no preStop hook)."""
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    """Extra pod-template annotations (a change rolls the pods, e.g. a config content hash)."""
 
 
 def dns_label(text: str, limit: int = 63) -> str:
@@ -99,10 +107,29 @@ def _cpu(cores: float) -> str:
     return str(int(cores)) if float(cores).is_integer() else f"{int(cores * 1000)}m"
 
 
-def rollout_timeout_minutes(replicas: int, startup_seconds: int) -> int:
-    """How long `pulumi up` waits for a rollout: replicas are replaced one at a time (maxSurge 0),
-    each pulling its image and loading the model within the start-up budget."""
-    return math.ceil(max(1, replicas) * (startup_seconds + PULL_SLACK_SECONDS) / 60)
+def termination_grace_seconds(drain_seconds: int) -> int:
+    """The drain (preStop) plus the engine's own shutdown after SIGTERM."""
+    return drain_seconds + SHUTDOWN_SECONDS
+
+
+def replacement_seconds(startup_seconds: int, drain_seconds: int) -> int:
+    """One replica replaced: the old pod drains and frees its GPUs (with a single surge slot the
+    next new pod waits for them too), the new one pulls its image and loads within its budget."""
+    return startup_seconds + PULL_SLACK_SECONDS + termination_grace_seconds(drain_seconds)
+
+
+def rollout_timeout_minutes(replicas: int, startup_seconds: int, drain_seconds: int = 0) -> int:
+    """How long `pulumi up` waits for a rollout: replicas are replaced one at a time (maxSurge 1 with
+    maxUnavailable 0, or maxSurge 0 with maxUnavailable 1), each as long as replacement_seconds."""
+    return math.ceil(max(1, replicas) * replacement_seconds(startup_seconds, drain_seconds) / 60)
+
+
+def rolling_update(max_surge: int) -> dict:
+    """Surge one pod where a free slot exists (no capacity lost during the rollout); otherwise
+    replace one at a time, taking one replica down (the only way without a spare GPU)."""
+    if max_surge > 0:
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": 0}}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
 def probes(p: Probes) -> dict:
@@ -174,6 +201,10 @@ def deployment(w: ServingWorkload) -> dict:
         "ports": [{**p, "protocol": "TCP"} for p in w.ports],
         "resources": resources(w),
         **probes(w.probes),
+        # Removed from the Service at once, the pod keeps serving its in-flight streams this long
+        # before SIGTERM (none of the three engines drains on SIGTERM within the grace period).
+        **({"lifecycle": {"preStop": {"exec": {"command": ["sleep", str(w.drain_seconds)]}}}}
+           if w.drain_seconds else {}),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
@@ -181,7 +212,7 @@ def deployment(w: ServingWorkload) -> dict:
                    for i, (check, reason) in enumerate(sorted(w.checkov_waivers.items()), start=1)}
     annotations[TENSOR_PARALLEL_ANNOTATION] = str(w.gpus)  # read by policy k8s-gpu-tensor-parallel
     pod_annotations = {"prometheus.io/scrape": "true", "prometheus.io/path": w.metrics_path,
-                       "prometheus.io/port": str(w.metrics_port)}
+                       "prometheus.io/port": str(w.metrics_port), **w.pod_annotations}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -190,10 +221,9 @@ def deployment(w: ServingWorkload) -> dict:
         "spec": {
             "replicas": w.replicas,
             # Loading a large model is progress too: report a stalled rollout only after the budget.
-            "progressDeadlineSeconds": w.probes.startup_seconds + PULL_SLACK_SECONDS,
+            "progressDeadlineSeconds": replacement_seconds(w.probes.startup_seconds, w.drain_seconds),
             "selector": {"matchLabels": selector_labels(w)},
-            # No surge: a GPU node rarely has spare GPUs for an extra replica; replace one at a time.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "strategy": rolling_update(w.max_surge),
             "template": {
                 "metadata": {"labels": workload_labels(w), "annotations": pod_annotations},
                 "spec": {
@@ -205,7 +235,7 @@ def deployment(w: ServingWorkload) -> dict:
                     **affinity_and_spread(w),
                     **({"imagePullSecrets": [{"name": n} for n in w.image_pull_secrets]}
                        if w.image_pull_secrets else {}),
-                    "terminationGracePeriodSeconds": 60,
+                    "terminationGracePeriodSeconds": termination_grace_seconds(w.drain_seconds),
                     "containers": [container],
                     "volumes": vols,
                 },
@@ -232,7 +262,9 @@ def pod_disruption_budget(w: ServingWorkload) -> Optional[dict]:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": w.name, "namespace": w.namespace, "labels": workload_labels(w)},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(w)}},
+        # A crash-looping or still-loading replica must not block a node drain (KEP-3017, GA 1.31).
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(w)},
+                 "unhealthyPodEvictionPolicy": "AlwaysAllow"},
     }
 
 

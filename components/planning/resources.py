@@ -21,6 +21,50 @@ def serving_nodes(replicas: int, gpus_per_replica: int, gpus_per_node: int, hard
     return max(needed, desired_size)
 
 
+def spare_replica_slots(replicas: int, gpus_per_replica: int, gpus_per_node: int, nodes: int,
+                        hard_spread: bool) -> int:
+    """Extra replicas the pool could place beside the running ones: with soft spread, every node
+    holds gpus_per_node // gpus_per_replica replicas; with hard spread (one replica per node) only a
+    node without one can take another. Used to surge a rolling update only where a slot exists."""
+    if replicas <= 0 or gpus_per_replica > gpus_per_node:
+        return 0
+    if hard_spread:
+        return max(0, nodes - replicas)
+    return max(0, nodes * (gpus_per_node // gpus_per_replica) - replicas)
+
+
+def second_set_fits(replicas: int, gpus_per_replica: int, gpus_per_node: int, nodes: int, hard_spread: bool) -> bool:
+    """Whether a second Deployment of `replicas` (a stack switch or another replacement: new pod
+    labels, so the old pods do not repel it) fits beside the running one."""
+    if replicas <= 0:
+        return True
+    if gpus_per_replica > gpus_per_node:
+        return False
+    if hard_spread:  # one new replica per node, on nodes with room beside an old one or on empty ones
+        free_nodes = (nodes - replicas) + (replicas if gpus_per_node - gpus_per_replica >= gpus_per_replica else 0)
+        return free_nodes >= replicas
+    return nodes * (gpus_per_node // gpus_per_replica) >= 2 * replicas
+
+
+# ---- drain -----------------------------------------------------------------------------------
+
+#: Output tokens of the longest stream a draining pod waits for (capped by maxModelLen).
+DRAIN_STREAM_TOKENS = 2048
+#: Per-stream decode rate planned for that wait: Llama 3.1 70B bf16 on 2x A100 decodes at a
+#: realistic 46-62 ms per token under load (performance-facts.md, ITL rows), ~16 tokens/s.
+DRAIN_TOKENS_PER_SECOND = 16
+#: Time for the endpoint removal to reach every kube-proxy before in-flight work is counted.
+ENDPOINT_PROPAGATION_SECONDS = 5
+#: After the drain: the engine's own shutdown (SIGTERM to exit).
+SHUTDOWN_SECONDS = 30
+
+
+def drain_seconds(max_model_len: int) -> int:
+    """preStop delay of a serving pod: removed from the Service at once, it keeps running long
+    enough for the longest planned in-flight stream to finish before it gets SIGTERM."""
+    return ENDPOINT_PROPAGATION_SECONDS + math.ceil(min(max_model_len, DRAIN_STREAM_TOKENS) / DRAIN_TOKENS_PER_SECOND)
+
+
 # ---- probe budget ----------------------------------------------------------------------------
 
 #: Reference operators' start-up budgets for a 70B model: vLLM production-stack ~600 s, NVIDIA's

@@ -1,6 +1,7 @@
 """What vLLM, Triton and NIM components share: their common arguments and the registration of the
 ServiceAccount, Deployment, Service, PodDisruptionBudget and NetworkPolicy built by k8s/podspec.py."""
 
+import dataclasses
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
@@ -17,6 +18,12 @@ HF_TOKEN_DIR = "/var/run/secrets/huggingface"
 #: Default tolerations: the servingstack GPU pools' taint (nvidia.com/gpu=present:NoSchedule).
 GPU_TOLERATIONS = [{"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE,
                     "effect": GPU_TAINT_EFFECT_K8S}]
+#: The three serving component types. Each aliases the other two (same name, same parent), so a
+#: stack switch keeps the URNs of every child that keeps its name (the Service, the ServiceAccount).
+SERVING_TYPES = ("servingstack:index:VllmServer", "servingstack:index:TritonServer", "servingstack:index:NimServer")
+#: pulumi-kubernetes waits for a Service's endpoints for 10 minutes by default; the Service is
+#: created after its Deployment is ready instead (see ServingComponent._register).
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
 
 
 class ServingArgs(KubernetesArgs):
@@ -87,6 +94,21 @@ class ServingArgs(KubernetesArgs):
     replicas_autoscaled: NotRequired[bool]
     """An autoscaler (KEDA) owns the replica count: `replicas` is only the count at creation and the
     Deployment ignores later changes to spec.replicas. Default false."""
+    spare_replica_slots: NotRequired[int]
+    """Replicas of this Deployment the pool could place beside the running ones
+    (planning.resources.spare_replica_slots; ServingPlatform computes it from the pool). >= 1:
+    rolling updates surge one pod (maxSurge 1, maxUnavailable 0); 0: one replica at a time goes
+    down (maxSurge 0, maxUnavailable 1). Default 0."""
+    parallel_replacement: NotRequired[bool]
+    """Whether a replaced Deployment (new name: stack switch, model change) can start beside the
+    old one (planning.resources.second_set_fits); false deletes the old one first. Default false."""
+    drain_seconds: NotRequired[int]
+    """preStop delay before SIGTERM so in-flight streams finish; the grace period adds 30 s.
+    Default: planning.resources.drain_seconds(max_model_len)."""
+    switch_aliases: NotRequired[bool]
+    """Alias this server to a VllmServer/TritonServer/NimServer of the same name and parent, so a
+    stack switch updates the shared Service and ServiceAccount in place. Turn off only to run two
+    kinds of server with the same name side by side. Default true."""
 
 
 def defaults(args: ServingArgs) -> dict[str, Any]:
@@ -108,6 +130,8 @@ def defaults(args: ServingArgs) -> dict[str, Any]:
         "shm_gib": resources.shm_size_gib(tp),
         "cache_size_gib": resources.model_cache_gib(weights),
         "startup_seconds": args.get("startup_seconds") or resources.startup_budget_seconds(weights),
+        "drain_seconds": args.get("drain_seconds") or resources.drain_seconds(args.get("max_model_len", 8192)),
+        "max_surge": 1 if args.get("spare_replica_slots", 0) >= 1 else 0,
         "model_slug": podspec.dns_label(args["model"].split("/")[-1], 40),
     }
 
@@ -225,8 +249,24 @@ def hf_token_mount(secret_name: Optional[str]) -> tuple[list[dict], list[dict], 
     )
 
 
+def switch_opts(type_name: str, name: str, opts: Optional[pulumi.ResourceOptions],
+                enabled: bool = True) -> Optional[pulumi.ResourceOptions]:
+    """`opts` plus aliases to the other two serving types under the same name and parent: the engine
+    then finds the previous stack's children (inherited child aliases) and updates objects that keep
+    their Kubernetes name instead of creating one and deleting the other (pulumi-kubernetes#2948)."""
+    if not enabled:
+        return opts
+    aliases = [pulumi.Alias(type_=t) for t in SERVING_TYPES if t != type_name]
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))
+
+
 class ServingComponent(Component):
     """Base of VllmServer, TritonServer and NimServer: registers the shared Kubernetes objects."""
+
+    def __init__(self, type_name: str, name: str, opts: Optional[pulumi.ResourceOptions] = None,
+                 args: Optional[Any] = None):
+        enabled = args.get("switch_aliases", True) if isinstance(args, dict) else True
+        super().__init__(type_name, name, switch_opts(type_name, name, opts, enabled), args)
 
     @classmethod
     def check_args(cls, args: Mapping[str, Any]) -> None:
@@ -248,7 +288,10 @@ class ServingComponent(Component):
         Outputs, passed to `build` in order) and register the shared objects."""
         child = self.child_opts()
         tolerations = args.get("tolerations", GPU_TOLERATIONS)
-        workload = pulumi.Output.all(selector_input(args), tolerations, *extra_inputs).apply(lambda a: build(*a))
+        resolved = defaults(args)
+        workload = pulumi.Output.all(selector_input(args), tolerations, *extra_inputs).apply(
+            lambda a: dataclasses.replace(build(*a), max_surge=resolved["max_surge"],
+                                          drain_seconds=resolved["drain_seconds"]))
         service_name = args.get("service_name", "llm")
         sa_annotations = pulumi.Output.from_input(args.get("service_account_annotations") or {})
 
@@ -260,17 +303,23 @@ class ServingComponent(Component):
             f"{name}-sa", metadata=sa.apply(lambda m: m["metadata"]),
             automount_service_account_token=False, opts=child)
         dep = manifest(podspec.deployment)
-        resolved = defaults(args)
-        minutes = podspec.rollout_timeout_minutes(resolved["replicas"], resolved["startup_seconds"])
+        minutes = podspec.rollout_timeout_minutes(resolved["replicas"], resolved["startup_seconds"],
+                                                  resolved["drain_seconds"])
         timeouts = pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
+        # A replaced Deployment (new name: stack switch, model change) starts beside the old one only
+        # where the pool holds a second set of replicas; otherwise the old one goes first.
+        room = args.get("parallel_replacement", False)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep.apply(lambda m: m["metadata"]), spec=dep.apply(lambda m: m["spec"]),
             opts=self.child_opts(depends_on=[service_account, *(depends_on or [])],
-                                        custom_timeouts=timeouts,
-                                        ignore_changes=["spec.replicas"] if args.get("replicas_autoscaled") else None))
+                                 custom_timeouts=timeouts, delete_before_replace=not room,
+                                 ignore_changes=["spec.replicas"] if args.get("replicas_autoscaled") else None))
         svc = manifest(podspec.service, service_name)
-        k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(lambda m: m["metadata"]),
-                            spec=svc.apply(lambda m: m["spec"]), opts=child)
+        # After the Deployment is ready: a stack switch moves the selector to pods that serve, and
+        # the Service's own endpoint wait (10 minutes by default) is not needed.
+        k8s.core.v1.Service(f"{name}-service", metadata=svc.apply(
+            lambda m: {**m["metadata"], "annotations": {SKIP_AWAIT_ANNOTATION: "true"}}),
+            spec=svc.apply(lambda m: m["spec"]), opts=self.child_opts(depends_on=[deployment]))
         if args.get("replicas", 2) >= 2:
             pdb = manifest(podspec.pod_disruption_budget)
             k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=pdb.apply(lambda m: m["metadata"]),

@@ -15,6 +15,7 @@ from .triton_repository import check_models_args, register_models
 from .vllm import image_waivers
 
 TRITON_UID = 1000  # the image's triton-server user
+REPOSITORY_HASH_ANNOTATION = "servingstack.io/repository-sha256"
 
 
 class TritonServerArgs(ServingArgs):
@@ -43,12 +44,17 @@ def repository_uri(bucket: str, prefix: str) -> str:
 
 
 def triton_args(repository: str, poll_seconds: int) -> list[str]:
-    """The reference command (kept in args so the image's NVIDIA entrypoint still runs). Pure."""
+    """The reference command (kept in args so the image's NVIDIA entrypoint still runs). Pure.
+
+    Poll mode stays, as in the reference deployment, for changes made to the repository outside the
+    program and for the other models (`models`, reloaded in place); changes the program makes to the
+    LLM's own files roll the pods (their hash on the pod template), so they never depend on a poll
+    loading a second copy of the engine beside the first."""
     return ["tritonserver", f"--model-repository={repository}", "--model-control-mode=poll",
             f"--repository-poll-secs={poll_seconds}"]
 
 
-def repository_files(args: TritonServerArgs) -> dict[str, str]:
+def repository_files(args: TritonServerArgs) -> triton_repo.Repository:
     d = defaults(args)
     return triton_repo.repository_files(
         args.get("model_name", "llm"), model=args["model"], tensor_parallel_size=d["tp"],
@@ -84,6 +90,7 @@ def triton_workload(name: str, args: TritonServerArgs, bucket: str, labels: dict
         ports=[{"name": "http", "containerPort": 8000}, {"name": "grpc", "containerPort": 8001},
                {"name": "metrics", "containerPort": 8002}],
         run_as_user=TRITON_UID, hard_spread=args.get("hard_spread", False), metrics_port=8002,
+        pod_annotations={REPOSITORY_HASH_ANNOTATION: triton_repo.repository_hash(repository_files(args))},
         checkov_waivers={**image_waivers(image),
                          "CKV_K8S_40": "the Triton image's files belong to its triton-server user (UID 1000)"},
     )

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import pulumi
 from typing_extensions import NotRequired
 
-from ..planning import catalog
+from ..planning import catalog, engines
 from ..k8s import podspec
 from .common import ServingArgs, ServingComponent, defaults, hf_token_mount, node_selector, warn_if_gated_without_token
 
@@ -30,18 +30,32 @@ class VllmServerArgs(ServingArgs):
     """Flags appended verbatim after the generated ones. Default []."""
     hf_token_secret: NotRequired[str]
     """Secret (key HF_TOKEN) for gated Hugging Face models; mounted as a file. Default unset (anonymous)."""
+    release: NotRequired[str]
+    """vLLM release the image runs (a key of planning.engines.VLLM_RELEASES); flags are spelled for it.
+    Default: the version in the image tag."""
+
+
+def release_of(args: VllmServerArgs) -> engines.VllmRelease:
+    """The release the flags are built for (raises engines.ReleaseError when it cannot be told)."""
+    return engines.vllm_release(args.get("image") or catalog.VLLM_IMAGE, args.get("release"))
+
+
+def vllm_command(args: VllmServerArgs) -> list[str]:
+    """The container command: the release's own (`vllm serve`), or [] for the image's ENTRYPOINT."""
+    return list(release_of(args).command)
 
 
 def vllm_args(args: VllmServerArgs) -> list[str]:
-    """The container args, in the reference deployment's order. Pure."""
+    """The container args for the configured release, in the reference deployment's order. Pure."""
     d = defaults(args)
+    release = release_of(args)
     model = args.get("model_uri") or args["model"]
-    out = [
-        "--model", model,
+    out = [model] if release.model_positional else ["--model", model]
+    out += [
         "--tensor-parallel-size", str(d["tp"]),
         "--max-model-len", str(d["max_model_len"]),
         "--gpu-memory-utilization", f"{d['gpu_memory_utilization']:g}",
-        "--enable-prefix-caching" if d["enable_prefix_caching"] else "--no-enable-prefix-caching",
+        "--enable-prefix-caching" if d["enable_prefix_caching"] else release.prefix_caching_off,
         "--max-num-seqs", str(d["max_num_seqs"]),
         "--dtype", d["dtype"],
     ]
@@ -57,7 +71,7 @@ def vllm_args(args: VllmServerArgs) -> list[str]:
     if args.get("speculative_model"):
         out += ["--speculative-config", json.dumps(_speculative_config(args), separators=(",", ":"))]
     if args.get("enable_chunked_prefill") is not None:
-        out += ["--enable-chunked-prefill" if args["enable_chunked_prefill"] else "--no-enable-chunked-prefill"]
+        out += [release.chunked_prefill_on if args["enable_chunked_prefill"] else release.chunked_prefill_off]
     return out + list(args.get("extra_args") or [])
 
 
@@ -68,15 +82,30 @@ def _speculative_config(args: VllmServerArgs) -> dict[str, Any]:
     return {"model": args["speculative_model"], "num_speculative_tokens": n}
 
 
-def vllm_workload(name: str, args: VllmServerArgs, labels: dict[str, str], tolerations: list[dict]) -> podspec.ServingWorkload:
-    d = defaults(args)
-    image = args.get("image") or catalog.VLLM_IMAGE
+def vllm_env(args: VllmServerArgs) -> list[dict]:
+    """Environment of the vLLM container (HF token and S3 streamer settings come on top). Pure."""
+    release = release_of(args)
     env = [
         {"name": "HOME", "value": "/cache"},
+        # The pod's UID has no passwd entry: getpass.getuser() (torch's cache-dir lookup) reads these.
+        {"name": "USER", "value": "vllm"},
+        {"name": "LOGNAME", "value": "vllm"},
         {"name": "HF_HOME", "value": "/cache/huggingface"},
         {"name": "VLLM_CACHE_ROOT", "value": "/cache/vllm"},
         {"name": "XDG_CACHE_HOME", "value": "/cache"},
+        # No usage telemetry from the serving pods (vllm/envs.py; DO_NOT_TRACK for the libraries too).
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
     ]
+    if release.hf_transfer:
+        env.append({"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"})
+    return env
+
+
+def vllm_workload(name: str, args: VllmServerArgs, labels: dict[str, str], tolerations: list[dict]) -> podspec.ServingWorkload:
+    d = defaults(args)
+    image = args.get("image") or catalog.VLLM_IMAGE
+    env = vllm_env(args)
     volumes, mounts, token_env = hf_token_mount(args.get("hf_token_secret"))
     env += token_env
     if args.get("model_uri"):
@@ -84,7 +113,7 @@ def vllm_workload(name: str, args: VllmServerArgs, labels: dict[str, str], toler
                 {"name": "RUNAI_STREAMER_CONCURRENCY", "value": "16"}]
     return podspec.ServingWorkload(
         name=f"vllm-{d['model_slug']}", namespace=args["namespace"], stack="vllm", model_slug=d["model_slug"],
-        image=image, container_name="vllm", args=vllm_args(args),
+        image=image, container_name="vllm", command=vllm_command(args) or None, args=vllm_args(args),
         probes=podspec.Probes(ready_path="/health", live_path="/health", startup_seconds=d["startup_seconds"]),
         gpus=d["tp"], replicas=d["replicas"], cpu=d["cpu"], memory_gib=d["memory_gib"], shm_gib=d["shm_gib"],
         cache_mount_path="/cache", cache_size_gib=d["cache_size_gib"],
