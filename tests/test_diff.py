@@ -158,8 +158,11 @@ def test_bucket_name_changed_in_prod_is_a_protected_bucket_replacement():
 def test_desired_size_raised_is_an_update_only_and_costs_one_node_more():
     b = base()
     d = diff_stack("prod", b, changed("prod", ("servingstack:gpuNodePool.desiredSize", 3)))
+    # A third node is a free slot beside the hard-spread replicas: rolling updates now surge one pod.
     assert [(c.urn.rsplit("::", 1)[-1], c.change, c.paths) for c in d.changes] == \
-        [("pool-gpu-ng", UPDATE, ["scalingConfig.desiredSize"])]
+        [("pool-gpu-ng", UPDATE, ["scalingConfig.desiredSize"]),
+         ("serving-deployment", UPDATE, ["spec.strategy.rollingUpdate.maxSurge",
+                                         "spec.strategy.rollingUpdate.maxUnavailable"])]
     assert d.hazards == []
     before, after = d.cost()
     price = GPU_INSTANCES[b.outputs["gpuSummary"]["instanceType"]].on_demand_usd_per_hour

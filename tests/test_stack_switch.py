@@ -83,3 +83,17 @@ def test_replaced_deployment_waits_for_the_old_one_only_without_room():
     for stack_file in ("dev", "staging", "prod"):
         dep = _as(stack_file, "vllm").one("kubernetes:apps/v1:Deployment")
         assert not dep.options.get("deleteBeforeReplace"), stack_file
+
+
+@pytest.mark.parametrize("stack_file,beside", [("prod", True), ("dev-small", False)])
+def test_the_diff_says_how_the_deployment_is_replaced(stack_file, beside):
+    """servingstack diff of a switch: the shared objects are updates through their aliases (no
+    delete of a live object) and the Deployment's outage line follows deleteBeforeReplace."""
+    from test_diff import build
+    from servingstack.tools.diff import diff_stack
+
+    d = diff_stack(stack_file, build(_as(stack_file, "vllm")), build(_as(stack_file, "triton")))
+    assert "delete-of-live-object" not in {h.kind for h in d.hazards}
+    (outage,) = [h for h in d.hazards if h.kind == "serving-outage"]
+    assert ("beside the old ones" in outage.message) is beside
+    assert ("deleteBeforeReplace" in outage.message) is not beside

@@ -172,6 +172,16 @@ def _serving(change: Change) -> list[Hazard]:
                            f"Deployment {old} is replaced by {name} (URN changed): every replica is replaced at "
                            f"once; the new pods must pull the image and load the model, on free GPUs beside the "
                            f"old pods (or the create waits until its timeout), before the old Deployment is deleted")]
+        old = (_inputs(change.base).get("metadata") or {}).get("name", name)
+        if old != name and not ((change.head or {}).get("options") or {}).get("deleteBeforeReplace"):
+            return [Hazard("serving-outage", change.urn,
+                           f"Deployment {old} is replaced by {name} ({_why(change)}): the new pods start on free GPUs "
+                           f"beside the old ones, which are deleted once the new ones are ready (the pool holds a "
+                           f"second set)")]
+        if old != name:
+            return [Hazard("serving-outage", change.urn,
+                           f"Deployment {old} is replaced by {name} ({_why(change)}) with deleteBeforeReplace (no "
+                           f"room for a second set): every replica is down until the new pods are ready")]
         return [Hazard("serving-outage", change.urn,
                        f"Deployment {name} is replaced ({_why(change)}): the provider deletes it before creating "
                        f"the new one (same name), so every replica is down until the new pods are ready")]
