@@ -327,13 +327,16 @@ class ServingPlatform(Component):
 
 def _pool_shape(cfg: StackConfig) -> Optional[tuple[int, int, int, int, bool]]:
     """(replicas, GPUs per replica, advertised GPUs per node, nodes, hard spread) of the serving
-    pool (no autoscaler: desiredSize nodes); None for MIG pools, whose slice counts the config
-    cannot know."""
-    pool, s, dp = cfg.serving_pool, cfg.serving, cfg.device_plugin
+    pool at its fullest: with autoscaling, maxReplicas replicas on maxSize nodes (the node autoscaler,
+    installed or the cluster's own, adds a node for a pending surge pod); without, replicas on
+    desiredSize nodes. None for MIG pools, whose slice counts the config cannot know."""
+    pool, s, dp, auto = cfg.serving_pool, cfg.serving, cfg.device_plugin, cfg.autoscaling
     if dp.mig_strategy != "none":
         return None
-    return (s.replicas, s.tensor_parallel_size, pool.instance.gpus * max(1, dp.time_slicing_replicas),
-            pool.desired_size, s.spread == "hard")
+    replicas = auto.max_replicas if auto.enabled else s.replicas
+    nodes = pool.max_size if auto.enabled else pool.desired_size
+    return (replicas, s.tensor_parallel_size, pool.instance.gpus * max(1, dp.time_slicing_replicas),
+            nodes, s.spread == "hard")
 
 
 def spare_replica_slots(cfg: StackConfig) -> int:
