@@ -192,6 +192,8 @@ CASES = [
     ("awq-on-bf16", "VllmServer", "vllm", {"set": {"quantization": "awq"}}, "quantization", "needs an int4 AWQ checkpoint"),
     ("nim-without-image", "NimServer", "nim", {"set": {"model": "Qwen/Qwen2.5-72B-Instruct", "weights_gib": 140},
                                                "drop": ["instance_type"]}, "image", "no NIM image is catalogued"),
+    ("nim-1x-without-key", "NimServer", "nim", {"drop": ["api_secret_name", "pull_secret_name"]}, "api_secret_name",
+     "needs an NGC API key"),
     # no Kubernetes provider
     ("no-provider-vllm", "VllmServer", "vllm", {"no_provider": True}, "opts.providers", "no Kubernetes provider"),
     ("no-provider-plugin", "NvidiaDevicePlugin", "device-plugin", {"no_provider": True}, "opts.providers",

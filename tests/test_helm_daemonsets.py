@@ -2,7 +2,8 @@
 chart sources: tests/helm_render.py) would run on the GPU pools it serves: its pod template tolerates
 each pool's taints and its nodeSelector and required node affinity match the pool's node labels, as
 recorded in the node groups' inputs. For every shipped stack and for variants (GPU feature discovery
-with NFD, MIG, time-slicing, a Bottlerocket pool)."""
+with NFD, MIG, time-slicing, a Bottlerocket pool). Other charts' DaemonSets (the observability stack's node
+exporter) are held to the same rule; an unaccounted DaemonSet fails the test."""
 
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ def why_not_scheduled(pod: dict, pool: dict) -> list[str]:
 #: Rendered DaemonSet name (release-prefixed) fragment -> which GPU pools it must run on.
 #: "plugin": pools running the device plugin (AL2023 NVIDIA); "all": every GPU pool.
 EXPECTED = {"nvidia-device-plugin": "plugin", "gpu-feature-discovery": "plugin", "node-feature-discovery-worker": "plugin",
-            "dcgm-exporter": "all"}
+            "dcgm-exporter": "all",
+            # kube-prometheus-stack's node exporter (observability): node metrics of the GPU nodes too.
+            "prometheus-node-exporter": "all"}
 #: Rendered only to wait for a node label that MPS sharing sets; no servingstack config enables MPS.
 NOT_FOR_GPU_POOLS = ("mps-control-daemon",)
 

@@ -336,6 +336,33 @@ def test_hosted_serving_platform_reports_config_errors_and_missing_secrets():
         construct("servingstack:index:ServingPlatform", {"config": config})
 
 
+def _hosted_nim_config(image: str) -> dict[str, Any]:
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    config = {("region" if k == "aws:region" else k.removeprefix("servingstack:")): v for k, v in stack.items()
+              if k.startswith("servingstack:") or k == "aws:region"}
+    config = {k: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    config["serving"] = {**config["serving"], "stack": "nim", "nim": {"image": image}}
+    return config
+
+
+def test_hosted_serving_platform_runs_a_public_nim_2x_model_without_an_ngc_key():
+    """Issue 12: NIM 2.x (from 2.0.10) serves public models without NGC_API_KEY: the platform input
+    ngcApiKey is optional there (no NgcCredentials, no pull secret), used when given, and still
+    required for a 1.x image (the test above) and a Production Branch 2.x image."""
+    public = _hosted_nim_config("nvcr.io/nim/meta/llama-3.1-70b-instruct:2.0.12")
+    run, _ = construct("servingstack:index:ServingPlatform", {"config": public})
+    assert not run.of_type("servingstack:index:NgcCredentials")
+    pod = run.manifest("Deployment")["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in pod and "NGC_API_KEY" not in {e["name"] for e in pod["containers"][0]["env"]}
+    run, _ = construct("servingstack:index:ServingPlatform", {"config": public, "ngcApiKey": pulumi.Output.secret("nvapi")})
+    assert run.of_type("servingstack:index:NgcCredentials")
+    pod = run.manifest("Deployment")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] and "NGC_API_KEY" in {e["name"] for e in pod["containers"][0]["env"]}
+    with pytest.raises(ComponentInitError, match="ngcApiKey: is not set — pass it as the ServingPlatform input"):
+        construct("servingstack:index:ServingPlatform",
+                  {"config": _hosted_nim_config("nvcr.io/nim/meta/llama-3.1-70b-instruct:2.0.4-pb6")})
+
+
 # ---- the Pulumi YAML example, checked against the schema ------------------------------------------------
 
 INTERPOLATION = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_]+))?[^}]*\}")
