@@ -17,10 +17,19 @@ STACKS = ("vllm", "triton", "nim")
 SWITCHES = list(itertools.permutations(STACKS, 2))
 
 
+def _switched(stack_file: str, serving_stack: str) -> dict:
+    """The stack file switched to `serving_stack`. Triton's other models (`triton.models`, e.g.
+    staging-rag) have no place on a one-model stack: switching away from Triton removes them too
+    (the switch alone is refused in one line, test below)."""
+    cfg = set_key(stack_config(stack_file), "servingstack:serving.stack", serving_stack)
+    if serving_stack != "triton":
+        cfg["servingstack:serving"].get("triton", {}).pop("models", None)
+    return cfg
+
+
 @functools.lru_cache(maxsize=None)
 def _as(stack_file: str, serving_stack: str):
-    cfg = set_key(stack_config(stack_file), "servingstack:serving.stack", serving_stack)
-    return synth_config(cfg, name=stack_file)
+    return synth_config(_switched(stack_file, serving_stack), name=stack_file)
 
 
 def _objects(result) -> dict[tuple[str, str, str], object]:
@@ -51,6 +60,19 @@ def test_switch_keeps_every_shared_object(stack_file, source, target):
     # The endpoint is among them: the same Service (and ServiceAccount) across the switch.
     assert ("Service", "llm-serving", "llm") in shared and ("ServiceAccount", "llm-serving", "llm-server") in shared
     assert not lost_objects(before, after)
+
+
+def test_switching_a_multi_model_triton_stack_alone_is_refused_in_one_line():
+    from servingstack.config import ConfigError, parse_stack_config
+    from servingstack.tools.synth import engine_config
+
+    with_models = [n for n in STACK_NAMES if stack_config(n)["servingstack:serving"].get("triton", {}).get("models")]
+    assert with_models  # staging-rag
+    for name in with_models:
+        cfg = set_key(stack_config(name), "servingstack:serving.stack", "vllm")
+        with pytest.raises(ConfigError) as err:
+            parse_stack_config(engine_config(cfg)[0])
+        assert str(err.value).startswith("servingstack:serving.triton.models:") and "\n" not in str(err.value)
 
 
 def test_the_check_fails_without_aliases():
