@@ -16,6 +16,7 @@ Without them the tests skip with that reason — except under CI, where a missin
 from __future__ import annotations
 
 import ast
+import fcntl
 import functools
 import json
 import os
@@ -140,17 +141,38 @@ def _variants(version: str) -> list[dict]:
     return variants
 
 
-@functools.lru_cache(maxsize=None)
-def parsed(version: str) -> dict:
-    """The release's parser over every variant's recorded command line (and the probes)."""
-    for other in engines.VLLM_RELEASES:
-        if (ENGINES / f"vllm-{other}" / ".installed").exists():
-            _start(other)
+def _run(version: str, start_others: bool) -> dict:
+    if start_others:
+        for other in engines.VLLM_RELEASES:
+            if (ENGINES / f"vllm-{other}" / ".installed").exists():
+                _start(other)
     _start(version)
     proc, out = _RUNNING[version]
     stderr = proc.stderr.read()
     assert proc.wait(timeout=900) == 0 and out.exists(), stderr[-3000:]
     return json.loads(out.read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(version: str) -> dict:
+    """The release's parser over every variant's recorded command line (and the probes).
+
+    Under pytest-xdist (`make test` runs -n auto) the workers of one run share each release's
+    result: the first to need it runs the parser under a file lock, the others read what it wrote
+    (same request, same parser), instead of every worker importing every release."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run_id:
+        return _run(version, start_others=True)
+    shared = Path(tempfile.gettempdir()) / f"servingstack-vllm-parse-{run_id}"
+    shared.mkdir(exist_ok=True)
+    done = shared / f"{version}.json"
+    with open(shared / f"{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            partial = shared / f"{version}.json.part"
+            partial.write_text(json.dumps(_run(version, start_others=False)))
+            partial.replace(done)
+    return json.loads(done.read_text())
 
 
 @pytest.mark.parametrize("version,name", _cases())
