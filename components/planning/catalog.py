@@ -36,7 +36,8 @@ class GpuInstanceType:
     on_demand_usd_per_hour: float
     compute_capability: str
     capacity_block: bool = False
-    """Whether EC2 Capacity Blocks for ML sell this instance type."""
+    """Whether EC2 Capacity Blocks for ML sell this instance type (in the Regions of
+    CAPACITY_BLOCK_REGIONS)."""
     gpu_model: Optional[str] = None
     """Key of the GPU's hardware figures in GPU_HARDWARE (default: INSTANCE_GPU[name])."""
 
@@ -57,7 +58,7 @@ class GpuInstanceType:
 _INSTANCES = [
     # name, gpu, n, gpu MiB, vCPU, RAM MiB, NVMe GB, EFA, $/h, sm, capacity block
     GpuInstanceType("p4d.24xlarge", "a100", 8, 40960, 96, 1179648, 8000, 4, 21.957642, "8.0", True),
-    GpuInstanceType("p4de.24xlarge", "a100", 8, 81920, 96, 1179648, 8000, 4, 27.44705, "8.0", True),
+    GpuInstanceType("p4de.24xlarge", "a100", 8, 81920, 96, 1179648, 8000, 4, 27.44705, "8.0"),
     GpuInstanceType("p5.48xlarge", "h100", 8, 81920, 192, 2097152, 30400, 32, 55.04, "9.0", True),
     GpuInstanceType("g5.xlarge", "a10g", 1, 22888, 4, 16384, 250, 0, 1.006, "8.6"),
     GpuInstanceType("g5.12xlarge", "a10g", 4, 22888, 48, 196608, 3800, 1, 5.672, "8.6"),
@@ -65,11 +66,23 @@ _INSTANCES = [
     GpuInstanceType("g6.xlarge", "l4", 1, 22888, 4, 16384, 250, 0, 0.8048, "8.9"),
     GpuInstanceType("g6.12xlarge", "l4", 4, 22888, 48, 196608, 3760, 1, 4.6016, "8.9"),
     GpuInstanceType("g6.48xlarge", "l4", 8, 22888, 192, 786432, 7520, 1, 13.3504, "8.9"),
-    GpuInstanceType("g6e.xlarge", "l40s", 1, 46068, 4, 32768, 250, 0, 1.861, "8.9"),
-    GpuInstanceType("g6e.48xlarge", "l40s", 8, 46068, 192, 1572864, 7600, 4, 30.13118, "8.9"),
+    # L40S: 45776 MiB per GPU as DescribeInstanceTypes reports it (aws/karpenter-provider-aws
+    # website/content/en/docs/reference/instance-types.md; skypilot-catalog vms.csv GpuInfo).
+    GpuInstanceType("g6e.xlarge", "l40s", 1, 45776, 4, 32768, 250, 0, 1.861, "8.9"),
+    GpuInstanceType("g6e.48xlarge", "l40s", 8, 45776, 192, 1572864, 7600, 4, 30.13118, "8.9"),
 ]
 
 INSTANCE_TYPES: dict[str, GpuInstanceType] = {i.name: i for i in _INSTANCES}
+
+#: Where EC2 Capacity Blocks for ML sell each catalogued instance type. Source: Amazon EC2 User
+#: Guide "Capacity Blocks for ML" (ec2-capacity-blocks.html, supported instance types and Regions;
+#: read 2026-12-01): p5.48xlarge in us-east-1, us-east-2, us-west-2 and ap-northeast-1;
+#: p4d.24xlarge in us-east-2 and us-west-2. p4de.24xlarge is not listed there.
+CAPACITY_BLOCKS_AS_OF = "2026-12-01"
+CAPACITY_BLOCK_REGIONS: dict[str, tuple[str, ...]] = {
+    "p5.48xlarge": ("us-east-1", "us-east-2", "us-west-2", "ap-northeast-1"),
+    "p4d.24xlarge": ("us-east-2", "us-west-2"),
+}
 
 
 @dataclass(frozen=True)
