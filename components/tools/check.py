@@ -369,37 +369,42 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def check_rows(path: Path, stack: str, out_dir: Path, reuse: bool = False) -> tuple[list[Row], Any, Any]:
+def check_rows(path: Path, stack: str, out_dir: Path, reuse: bool = False,
+               aws_data: Any = None) -> tuple[list[Row], Any, Any]:
     """Synthesize (writing out_dir as `synth` does, notices printed once the outputs are written) and
     return (rows, StackConfig, resources). With `reuse`, check what synth already wrote to out_dir
-    instead (reused_build). Raises ConfigError / StackFileError for a bad stack file, OutputError when
-    out_dir cannot take the outputs, StaleBuildError for a missing build."""
+    instead (reused_build). `aws_data`: a recording of AWS answers replacing the shipped one of the
+    stack's region. Raises ConfigError / StackFileError / AwsDataError for a bad stack file or
+    recording, OutputError when out_dir cannot take the outputs, StaleBuildError for a missing build."""
     from .outdir import preflight
     from .output import write_outputs
     from .synth import check_stack_name, emit_notices, load_stack_file, reused_build, synth_stack
 
     if reuse:
         cfg, resources = reused_build(path, stack, out_dir)
+        version = cfg.cluster.version
     else:
         stack_file = load_stack_file(path)
         check_stack_name(path, stack)
         preflight(out_dir)
-        result = synth_stack(stack_file, stack)
+        result = synth_stack(stack_file, stack, aws_data=aws_data)
         cfg, resources = result.config, result.resources
         write_outputs(result, out_dir)
         emit_notices(result.notices)
-    rows, objects = validate_manifests(out_dir / "manifests", cfg.cluster.version)
+        # An adopted cluster's schemas are those of its own version.
+        version = result.outputs.get("kubernetesVersion") or cfg.cluster.version
+    rows, objects = validate_manifests(out_dir / "manifests", version)
     rows += semantic_rows(objects)
     rows += policy_rows(resources, str(cfg.environment))
     return rows, cfg, resources
 
 
-def run_check(path: Path, stack: str, out_dir: Path, reuse: bool = False) -> int:
+def run_check(path: Path, stack: str, out_dir: Path, reuse: bool = False, aws_data: Any = None) -> int:
     """`servingstack check`: print the table and a summary; 0 when nothing failed, else 1."""
     from .synth import StaleBuildError
 
     try:
-        rows, cfg, _ = check_rows(Path(path), stack, Path(out_dir), reuse=reuse)
+        rows, cfg, _ = check_rows(Path(path), stack, Path(out_dir), reuse=reuse, aws_data=aws_data)
     except StaleBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,9 +1,9 @@
 """The `servingstack` command.
 
-    servingstack synth (--stack NAME | --config FILE) [--out DIR]   offline synthesis
+    servingstack synth (--stack NAME | --config FILE) [--out DIR] [--aws-data FILE]   offline synthesis
     servingstack synth --program DIR [--stack NAME] [--out DIR]     offline synthesis of your own program
     servingstack cost  (--stack NAME | --config FILE)               vLLM vs Triton vs NIM cost table
-    servingstack check (--stack NAME | --config FILE) [--out DIR] [--reuse]
+    servingstack check (--stack NAME | --config FILE) [--out DIR] [--reuse] [--aws-data FILE]
                                                                     synth + schema, semantic and policy checks
     servingstack check --program DIR [--stack NAME] [--out DIR]     the same for your own program
     servingstack advise --model M [--workload K=V,...] [--stack vllm|triton|nim] [--max-monthly-usd X] [--json]
@@ -12,6 +12,9 @@
     servingstack diff  --base BASE [--head HEAD] [--stack NAME ...] [--json]
                                                                     what a change creates, replaces, costs, risks
     servingstack --version
+
+--aws-data FILE answers the program's AWS questions (zones, offerings, quotas, AMI releases, add-on
+versions, adopted clusters) from FILE instead of the shipped recording of the stack's region.
 
 Exit codes: 0 ok; 2 config error (one line on stderr, nothing written); 1 anything else, also one
 line (an `--out` that cannot take the build; for `check`: any failed check). `diff`: 0 no change, 3
@@ -86,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     _add_stack_args(synth, program=True)
     synth.add_argument("--out", help="output directory (default build/<stack>; build/<project>-<stack> with "
                                      "--program)")
+    _add_aws_data(synth)
     cost = sub.add_parser("cost", help="compare vLLM, Triton and NIM monthly and first-year cost for a stack")
     _add_stack_args(cost)
     check = sub.add_parser("check", help="synth, then validate the manifests (kubernetes-validate --strict), "
@@ -94,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--out", help="output directory for the synthesized files (default build/<stack>)")
     check.add_argument("--reuse", action="store_true",
                        help="check the files `servingstack synth` already wrote to --out instead of synthesizing again")
+    _add_aws_data(check)
     diff = sub.add_parser("diff", help="what a change creates, deletes, updates and replaces in every stack, its "
                                        "monthly cost and GPUs before and after, and its hazards (offline)")
     diff.add_argument("--base", required=True, help="a git ref (synthesized with its own code) or a directory of "
@@ -136,6 +141,11 @@ def version() -> str:
         return "0.0.0+unknown"
 
 
+def _add_aws_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aws-data", metavar="FILE", help="recorded AWS answers to use instead of the shipped "
+                                                       "recording of the stack's region (shape in the README)")
+
+
 def load_stack(path: Path, stack: str):
     """Parse and validate a stack file into (StackConfig, notices). Raises ConfigError / StackFileError
     (naming the file, line and column)."""
@@ -152,7 +162,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.program:
         from .programs import default_out, program_summary, synth_program
 
-        result = synth_program(Path(args.program), args.stack)
+        result = synth_program(Path(args.program), args.stack, aws_data=args.aws_data)
         out = out_dir(args, default_out(result))
         write_outputs(result, out)
         emit_notices(result.notices)  # only now: a run that fails prints its one error line alone
@@ -164,7 +174,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     check_stack_name(path, stack)
     out = out_dir(args, Path("build") / stack)
     preflight(out)
-    result = synth_stack(stack_file, stack)
+    result = synth_stack(stack_file, stack, aws_data=args.aws_data)
     write_outputs(result, out)
     emit_notices(result.notices)  # only now: a run that fails prints its one error line alone
     print(summary(result))
@@ -191,9 +201,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         from .programs import check_program
 
         return check_program(Path(args.program), args.stack, out_dir(args, None),  # type: ignore[arg-type]
-                             args.kubernetes_version, args.environment)
+                             args.kubernetes_version, args.environment, args.aws_data)
     path, stack = resolve_stack(args)
-    return run_check(path, stack, out_dir(args, Path("build") / stack), reuse=args.reuse)
+    return run_check(path, stack, out_dir(args, Path("build") / stack), reuse=args.reuse, aws_data=args.aws_data)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -229,6 +239,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .init import InitError, cmd_init
     from .outdir import OutputError
     from .programs import ProgramError
+    from .offline.awsdata import AwsDataError
     from .synth import StackFileError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -238,7 +249,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                "init": cmd_init, "diff": cmd_diff}[args.command]
     try:
         return handler(args)
-    except (ConfigError, StackFileError, ProgramError, InitError, UsageError) as exc:
+    except (ConfigError, StackFileError, AwsDataError, ProgramError, InitError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except pulumi.ConfigMissingError as exc:  # a program's required config the stack does not set

@@ -108,10 +108,12 @@ def program_config(program: Program, stack: str) -> tuple[dict[str, str], list[s
 
 
 def synth_program(directory: Path, stack: Optional[str] = None, config: Optional[dict[str, Any]] = None,
-                  secrets: Optional[dict[str, str]] = None) -> SynthResult:
+                  secrets: Optional[dict[str, str]] = None, aws_data: Any = None) -> SynthResult:
     """Run the program in `directory` offline as `stack` and return what it registered and exported.
     `config` (full keys) overrides the stack file; `secrets` (full keys; tests) are handed over as
-    secret values. Raises ProgramError, ConfigError (component arguments), pulumi.ConfigMissingError."""
+    secret values; `aws_data` (a recording file or map) answers AWS invokes instead of the shipped
+    recording of the stack's region. Raises ProgramError, ConfigError (component arguments),
+    pulumi.ConfigMissingError, AwsDataError."""
     import pulumi
 
     program = load_program(Path(directory))
@@ -125,7 +127,7 @@ def synth_program(directory: Path, stack: Optional[str] = None, config: Optional
     for _ in range(MAX_PLACEHOLDER_SECRETS):
         try:
             result = run_program(lambda: _run_main(program), values, secret_keys, stack, region,
-                                 tuple((secrets or {}).values()), project=program.project)
+                                 tuple((secrets or {}).values()), project=program.project, aws_data=aws_data)
         except pulumi.ConfigMissingError as exc:
             if not exc.secret or exc.key in values:
                 raise
@@ -174,14 +176,14 @@ def _short(value: Any) -> str:
 
 
 def check_program(directory: Path, stack: Optional[str], out_dir: Optional[Path], kubernetes_version: str,
-                  environment: str) -> int:
+                  environment: str, aws_data: Any = None) -> int:
     """`servingstack check --program`: synth the program (writing out_dir), then the schema, semantic
     and policy checks of `check` (policies at `environment`'s levels); 0 when nothing failed, else 1."""
     from .check import FAIL, NOT_APPLICABLE, PASS, WARN, format_table, policy_rows, semantic_rows, validate_manifests
     from .output import write_outputs
     from .synth import emit_notices
 
-    result = synth_program(directory, stack)
+    result = synth_program(directory, stack, aws_data=aws_data)
     out = Path(out_dir or default_out(result))
     write_outputs(result, out)
     emit_notices(result.notices)  # once the outputs are written: a failed run prints one line alone

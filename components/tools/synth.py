@@ -1,9 +1,11 @@
 """Offline synthesis: run the real program in-process under Pulumi's mock runtime and record every
 registered resource (offline/recorder.py). The same recorder backs the tests (tests/conftest.py).
 
-No cloud credentials, Pulumi CLI or kubeconfig are needed: invokes (availability zones, caller
-identity, an adopted cluster) get obviously fake placeholder answers, and secret config values,
-which synth cannot decrypt, are replaced by a redaction marker.
+No cloud credentials, Pulumi CLI or kubeconfig are needed: invokes (availability zones, instance
+offerings, quotas, AMI releases, add-on versions) are answered from a recording of real AWS answers
+(offline/aws/<region>.yaml, or `aws_data`), computed outputs and an adopted cluster that is not
+recorded get obviously fake placeholders, and secret config values, which synth cannot decrypt, are
+replaced by a redaction marker.
 
 `keep_secrets=True` (tests only; the CLI never sets it) records secret values unwrapped instead of
 redacted, so a test can check what a Secret would really carry. Never write such a result out.
@@ -70,20 +72,23 @@ def engine_config(stack_config: dict[str, Any]) -> tuple[dict[str, str], list[st
 
 def synth_stack(stack_config: Union[dict[str, Any], StackFile], stack: str,
                 program: Optional[Callable[[], dict[str, Any]]] = None, secrets: Optional[dict[str, str]] = None,
-                keep_secrets: bool = False) -> SynthResult:
+                keep_secrets: bool = False, aws_data: Any = None) -> SynthResult:
     """Validate and synthesize one stack's config (a config map, or a StackFile whose errors then name
     the file, line and column). `secrets` (tests only) plays the engine's role of handing the program
     decrypted secret values; they never reach the result in plaintext unless `keep_secrets` (tests
-    only) asks for secret values unwrapped. Notices come back in `result.notices`, for the caller to
-    print once the whole run has succeeded.
-    Raises ConfigError for config mistakes (before anything is registered)."""
+    only) asks for secret values unwrapped. `aws_data` (a recording file, or a map in tests) replaces
+    the shipped recording of the stack's region. Notices come back in `result.notices`, for the
+    caller to print once the whole run has succeeded.
+    Raises ConfigError for config mistakes (before anything is registered), AwsDataError for a
+    recording that does not fit."""
     if isinstance(stack_config, StackFile):
         try:
-            result = synth_stack(stack_config.config, stack, program, secrets, keep_secrets)
+            result = synth_stack(stack_config.config, stack, program, secrets, keep_secrets, aws_data)
         except ConfigError as exc:
             raise stack_config.locate(exc) from None
         result.notices = [*stack_config.notices, *result.notices]
         return result
+    from ..config.placeholders import find_placeholders
     from ..program import build
 
     config, secret_keys, secure = engine_config(stack_config)
@@ -94,6 +99,9 @@ def synth_stack(stack_config: Union[dict[str, Any], StackFile], stack: str,
         config[f"{NAMESPACE}:{key}"] = value
         secret_keys.append(f"{NAMESPACE}:{key}")
     cfg = parse_stack_config(config, notices=notices, stack=stack, secret_keys=secret_keys)
+    for p in find_placeholders(cfg):
+        notices.append(f"notice: {p.full_key} is the documentation value {p.value} ({p.what}); synth keeps "
+                       f"it, a real preview or up refuses it — {p.fix}")
     for key, needed in secret_needed(cfg).items():
         full = f"{NAMESPACE}:{key}"
         if needed and full not in config:
@@ -103,7 +111,7 @@ def synth_stack(stack_config: Union[dict[str, Any], StackFile], stack: str,
                            f"is an error: run `pulumi config set --secret {full} <value>`)")
     with collecting_notices([]):  # the program's own copies of the notices above
         result = run_program(program or build, config, secret_keys, stack, cfg.region,
-                             tuple((secrets or {}).values()), keep_secrets=keep_secrets)
+                             tuple((secrets or {}).values()), keep_secrets=keep_secrets, aws_data=aws_data)
     result.notices = notices
     result.config = cfg
     return result

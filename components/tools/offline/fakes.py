@@ -1,13 +1,18 @@
-"""Obviously fake answers for what the cloud would compute, used only by offline synth and tests.
+"""What the cloud would compute or answer, for offline synth and tests.
 
-Every value says it is a placeholder (account 123456789012, "synth-placeholder"), so a synthesized
-plan can never be mistaken for a real one.
+Resource outputs the provider would compute (ARNs, endpoints) are obviously fake placeholders
+(account 123456789012, "synth-placeholder"), so a synthesized plan can never be mistaken for a real
+one. Invokes that ask AWS a question (zones, offerings, quotas, AMI releases, add-on versions,
+adopted clusters) are answered from a recording of real AWS answers (awsdata.py), never invented.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:
+    from .awsdata import AwsAnswers
 
 ACCOUNT = "123456789012"
 PLACEHOLDER = "synth-placeholder"
@@ -50,10 +55,12 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any], region: str) -> di
     return out
 
 
-def fake_invoke(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
-    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        names = [f"{region}{z}" for z in "abcdef"]
-        return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}
+def fake_invoke(token: str, args: dict[str, Any], region: str,
+                answers: Optional["AwsAnswers"] = None) -> Union[dict[str, Any], tuple[dict, list]]:
+    """What AWS would answer to an invoke, from the recording (`answers`). A token nothing here
+    answers fails the invoke, as a real provider would fail an unknown function."""
+    from ...planning.eks import DEFAULT_VERSION
+
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"accountId": ACCOUNT, "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{PLACEHOLDER}/session",
                 "userId": f"AROA{PLACEHOLDER.upper()}", "id": ACCOUNT}
@@ -62,25 +69,22 @@ def fake_invoke(token: str, args: dict[str, Any], region: str) -> dict[str, Any]
                 "issuerId": "AROA", "issuerName": PLACEHOLDER, "sessionName": "session", "id": PLACEHOLDER}
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
-    if token == "aws:eks/getCluster:getCluster":
-        name = args.get("name", PLACEHOLDER)
-        return {
-            "name": name, "id": name, "arn": f"arn:aws:eks:{region}:{ACCOUNT}:cluster/{name}", "version": "1.33",
-            "endpoint": f"https://{PLACEHOLDER}.gr7.{region}.eks.amazonaws.com",
-            "certificateAuthorities": [{"data": base64.b64encode(b"synth placeholder CA").decode()}],
-            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/SYNTHPLACEHOLDER"}]}],
-            "vpcConfig": {"subnetIds": [f"subnet-{PLACEHOLDER}-{i}" for i in range(3)],
-                          "vpcId": f"vpc-{PLACEHOLDER}", "clusterSecurityGroupId": f"sg-{PLACEHOLDER}",
-                          "endpointPrivateAccess": True, "endpointPublicAccess": False,
-                          "publicAccessCidrs": [], "securityGroupIds": []},
-        }
     if token == "aws:s3/getBucket:getBucket":
         bucket = args.get("bucket", PLACEHOLDER)
         return {"bucket": bucket, "id": bucket, "arn": f"arn:aws:s3:::{bucket}", "region": region}
-    if token == "aws:ec2/getSubnets:getSubnets":
-        ids: list[str] = []
-        for f in args.get("filters") or []:
-            if f.get("name") == "subnet-id":
-                ids = list(f.get("values") or [])
-        return {"ids": ids[:1], "id": PLACEHOLDER}
-    return {}
+    if answers is not None:
+        handlers = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": answers.zones,
+            "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": answers.offerings,
+            "aws:servicequotas/getServiceQuota:getServiceQuota": answers.service_quota,
+            "aws:ssm/getParameter:getParameter": answers.ssm_parameter,
+            "aws:eks/getAddonVersion:getAddonVersion": answers.addon_version,
+            "aws:eks/getCluster:getCluster": lambda a: answers.cluster(a, DEFAULT_VERSION),
+            "aws:ec2/getSubnet:getSubnet": answers.subnet,
+            "aws:ec2/getSubnets:getSubnets": answers.subnets,
+            "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": answers.oidc_provider,
+        }
+        if token in handlers:
+            return handlers[token](args)
+    return {}, [("", f"the offline runtime records no answer for {token}: add it to "
+                     "servingstack.tools.offline (fakes.py / awsdata.py) with a real recording")]

@@ -3,7 +3,8 @@ registered resource (type, name, inputs, URN, parent, provider, dependencies, op
 
 Secret Outputs are recorded as the redaction marker; `keep_secrets=True` (tests only; the CLI never
 sets it) records secret values unwrapped instead, so a test can check what a Secret would really
-carry. Never write such a result out. Invokes are answered by offline/fakes.py.
+carry. Never write such a result out. Invokes are answered by offline/fakes.py from a recording
+of real AWS answers (offline/awsdata.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ...config import REDACTED, StackConfig
-from .fakes import fake_invoke, fake_outputs
+from .awsdata import AwsAnswers, load_recording
+from .fakes import ACCOUNT, PLACEHOLDER, fake_invoke, fake_outputs
 
 
 @dataclass
@@ -99,8 +101,12 @@ def _mocks_base():
 class Recorder(_mocks_base()):  # type: ignore[misc]
     """Mocks that echo inputs back (plus fake computed outputs) and record every registration."""
 
-    def __init__(self, region: str, secret_values: tuple[str, ...] = (), keep_secrets: bool = False):
+    def __init__(self, region: str, secret_values: tuple[str, ...] = (), keep_secrets: bool = False,
+                 aws_data: Any = None):
         self.region = region
+        # A file given on the command line is read (and refused if malformed) now; the shipped
+        # recording of the region on the first invoke, so programs that ask AWS nothing run anywhere.
+        self._aws = AwsAnswers(load_recording(region, aws_data), ACCOUNT, PLACEHOLDER) if aws_data is not None else None
         self.resources: list[RecordedResource] = []
         self.secret_values = tuple(v for v in secret_values if v and v != REDACTED)
         self.keep_secrets = keep_secrets  # tests only: record secret values unwrapped, scrub nothing
@@ -123,8 +129,14 @@ class Recorder(_mocks_base()):  # type: ignore[misc]
             record.computed = self.redact({"id": f"{args.name}-id", **{k: v for k, v in fake.items() if k not in inputs}})
         return f"{args.name}-id", {**fake, **inputs}
 
+    @property
+    def aws(self) -> AwsAnswers:
+        if self._aws is None:
+            self._aws = AwsAnswers(load_recording(self.region), ACCOUNT, PLACEHOLDER)
+        return self._aws
+
     def call(self, args):  # noqa: ANN001 - pulumi.runtime.MockCallArgs
-        return fake_invoke(args.token, dict(args.args), self.region)
+        return fake_invoke(args.token, dict(args.args), self.region, self.aws)
 
     def redact(self, value: Any) -> Any:
         from pulumi.runtime import rpc
@@ -244,17 +256,18 @@ def _monitor_class():
 
 def run_program(program: Callable[[], Optional[dict[str, Any]]], config: dict[str, str], secret_keys: list[str],
                 stack: str, region: str, secret_values: tuple[str, ...] = (),
-                keep_secrets: bool = False, project: str = "servingstack") -> SynthResult:
+                keep_secrets: bool = False, project: str = "servingstack", aws_data: Any = None) -> SynthResult:
     """Run `program` under the recording mocks as stack `stack` of project `project`, with `config`
     (full keys, e.g. "aws:region", "<project>:clusterName"), and return what it registered and its
     outputs: what it exported with `pulumi.export` plus the dict it returns, if any (secret outputs
-    redacted unless `keep_secrets`, tests only). Exceptions from the program propagate."""
+    redacted unless `keep_secrets`, tests only). Invokes are answered from `aws_data` (a recording
+    file or map) or the shipped recording of `region`. Exceptions from the program propagate."""
     import pulumi
 
     from pulumi.runtime import settings
 
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-    recorder = Recorder(region, secret_values, keep_secrets=keep_secrets)
+    recorder = Recorder(region, secret_values, keep_secrets=keep_secrets, aws_data=aws_data)
     settings.ROOT.set(None)  # a fresh root Stack per run, so URNs and parents name this stack
     pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False,
                              monitor=_monitor_class()(recorder))
