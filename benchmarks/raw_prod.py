@@ -63,6 +63,11 @@ SELECTOR = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": APP}
 HEALTH = {"path": "/health", "port": 8000}
 
 
+ADDONS = {"vpc-cni": "v1.21.1-eksbuild.3", "kube-proxy": "v1.35.0-eksbuild.2",
+          "eks-pod-identity-agent": "v1.3.10-eksbuild.3", "coredns": "v1.13.2-eksbuild.1"}
+RELEASE = "1.35.4-20260423"
+
+
 def kubeconfig(name: str, endpoint: str, ca: str) -> str:
     return json.dumps({
         "apiVersion": "v1", "kind": "Config",
@@ -81,14 +86,14 @@ def main() -> dict[str, Any]:
     hf_token = pulumi.Config().require_secret("hfToken")
 
     # ---- network ----
-    zones = aws.get_availability_zones(state="available").names[:3]
+    zones = {"us-east-1a": 0, "us-east-1d": 3}  # use1-az6 and use1-az4 offer p4de; CIDR slot by zone letter
     vpc = aws.ec2.Vpc("cluster-net-vpc", cidr_block="10.0.0.0/16", enable_dns_hostnames=True,
                       enable_dns_support=True, tags={**tags, "Name": "cluster-net-vpc"})
     igw = aws.ec2.InternetGateway("cluster-net-igw", vpc_id=vpc.id, tags=tags)
     public_rt = aws.ec2.RouteTable("cluster-net-public", vpc_id=vpc.id, tags=tags,
                                    routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)])
-    private_subnets = []
-    for i, zone in enumerate(zones):
+    private_subnets, egress, private_rts = [], [], []
+    for zone, i in zones.items():
         public = aws.ec2.Subnet(f"cluster-net-public-{zone}", vpc_id=vpc.id, cidr_block=f"10.0.{128 + 2 * i}.0/23",
                                 availability_zone=zone, map_public_ip_on_launch=False,
                                 tags={**tags, f"kubernetes.io/cluster/{CLUSTER}": "shared",
@@ -103,18 +108,27 @@ def main() -> dict[str, Any]:
                                        "kubernetes.io/role/internal-elb": "1", "Name": f"cluster-net-private-{zone}"})
         rt = aws.ec2.RouteTable(f"cluster-net-private-{zone}", vpc_id=vpc.id, tags=tags,
                                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)])
-        aws.ec2.RouteTableAssociation(f"cluster-net-private-{zone}", subnet_id=private.id, route_table_id=rt.id)
+        assoc = aws.ec2.RouteTableAssociation(f"cluster-net-private-{zone}", subnet_id=private.id,
+                                              route_table_id=rt.id)
         private_subnets.append(private)
+        private_rts.append(rt)
+        egress += [nat, rt, assoc]
+    egress.append(aws.ec2.VpcEndpoint("cluster-net-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{REGION}.s3",
+                                      vpc_endpoint_type="Gateway", route_table_ids=[rt.id for rt in private_rts],
+                                      tags={**tags, "Name": "cluster-net-s3"}))
     subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
 
     # ---- cluster ----
     role = aws.iam.Role("cluster-cluster-role", assume_role_policy=EKS_TRUST, tags=tags)
     attach = aws.iam.RolePolicyAttachment("cluster-cluster-policy", role=role.name,
                                           policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy")
+    keep = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
     key = aws.kms.Key("cluster-secrets-key", description=f"EKS Secrets envelope encryption for {CLUSTER}",
-                      enable_key_rotation=True, deletion_window_in_days=30, tags=tags)
+                      enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=keep)
+    logs = aws.cloudwatch.LogGroup("cluster-logs", name=f"/aws/eks/{CLUSTER}/cluster", retention_in_days=90,
+                                   tags=tags)
     cluster = aws.eks.Cluster(
-        "cluster-eks", name=CLUSTER, version="1.33", role_arn=role.arn,
+        "cluster-eks", name=CLUSTER, version="1.35", role_arn=role.arn,
         vpc_config=aws.eks.ClusterVpcConfigArgs(subnet_ids=subnet_ids, endpoint_private_access=True,
                                                 endpoint_public_access=True, public_access_cidrs=["203.0.113.0/24"]),
         encryption_config=aws.eks.ClusterEncryptionConfigArgs(
@@ -122,7 +136,9 @@ def main() -> dict[str, Any]:
         enabled_cluster_log_types=["api", "audit", "authenticator", "controllerManager", "scheduler"],
         access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
                                                       bootstrap_cluster_creator_admin_permissions=True),
-        bootstrap_self_managed_addons=False, tags=tags, opts=pulumi.ResourceOptions(depends_on=[attach]))
+        bootstrap_self_managed_addons=False,
+        upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"), deletion_protection=True,
+        tags=tags, opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[attach, logs, *egress])))
     admins = []
     for entry_name, principal in [("admin-262f3962", "arn:aws:iam::123456789012:role/platform-admins")]:
         entry = aws.eks.AccessEntry(f"cluster-{entry_name}", cluster_name=cluster.name, principal_arn=principal,
@@ -134,7 +150,7 @@ def main() -> dict[str, Any]:
 
     def addon(name: str, depends_on: list, config: str = None) -> aws.eks.Addon:
         return aws.eks.Addon(f"cluster-{name}", cluster_name=cluster.name, addon_name=name,
-                             configuration_values=config, resolve_conflicts_on_create="OVERWRITE",
+                             addon_version=ADDONS[name], configuration_values=config, resolve_conflicts_on_create="OVERWRITE",
                              resolve_conflicts_on_update="OVERWRITE", tags=tags,
                              opts=pulumi.ResourceOptions(depends_on=depends_on))
 
@@ -142,8 +158,10 @@ def main() -> dict[str, Any]:
     kube_proxy = addon("kube-proxy", [cluster])
     pod_identity = addon("eks-pod-identity-agent", [cluster])
     node_role = aws.iam.Role("cluster-system-node-role", assume_role_policy=EC2_TRUST, tags=tags)
-    node_attachments = [aws.iam.RolePolicyAttachment(f"cluster-system-node-{i}", role=node_role.name, policy_arn=arn)
-                        for i, arn in enumerate(NODE_POLICIES)]
+    node_attachments = [aws.iam.RolePolicyAttachment(
+        f"cluster-system-node-{arn.rsplit('/', 1)[1]}", role=node_role.name, policy_arn=arn,
+        opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"cluster-system-node-{i}")]))
+        for i, arn in enumerate(NODE_POLICIES)]
     system_lt = aws.ec2.LaunchTemplate(
         "cluster-system-lt",
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
@@ -152,17 +170,18 @@ def main() -> dict[str, Any]:
             device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                 volume_size=50, volume_type="gp3", encrypted="true", delete_on_termination="true"))],
         tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
-            resource_type="instance", tags={**tags, "Name": f"{CLUSTER}-system"})],
+            resource_type="instance", tags={**tags, "Name": f"{CLUSTER}-system", "servingstack.io/pool": "system"})],
         tags=tags)
     system = aws.eks.NodeGroup(
         "cluster-system", cluster_name=cluster.name, node_role_arn=node_role.arn, subnet_ids=subnet_ids,
         instance_types=["m6i.large"], ami_type="AL2023_x86_64_STANDARD", capacity_type="ON_DEMAND",
+        version="1.35", release_version=RELEASE,
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=2, max_size=4, desired_size=2),
         update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=system_lt.id,
                                                             version=system_lt.latest_version.apply(str)),
         labels={"servingstack.io/pool": "system"}, tags=tags,
-        opts=pulumi.ResourceOptions(depends_on=[vpc_cni, kube_proxy, *node_attachments]))
+        opts=pulumi.ResourceOptions(depends_on=[vpc_cni, kube_proxy, *node_attachments, *egress]))
     coredns = addon("coredns", [system])
     aws.iam.OpenIdConnectProvider("cluster-oidc", url=cluster.identities[0].oidcs[0].issuer,
                                   client_id_lists=["sts.amazonaws.com"], tags=tags)
@@ -177,9 +196,10 @@ def main() -> dict[str, Any]:
     # ---- GPU node pool ----
     gpu_role = aws.iam.Role("pool-gpu-node-role", assume_role_policy=EC2_TRUST, tags=tags,
                             opts=pulumi.ResourceOptions(depends_on=[cluster]))
-    gpu_attachments = [aws.iam.RolePolicyAttachment(f"pool-gpu-node-{i}", role=gpu_role.name, policy_arn=arn,
-                                                    opts=pulumi.ResourceOptions(depends_on=[cluster]))
-                       for i, arn in enumerate(NODE_POLICIES)]
+    gpu_attachments = [aws.iam.RolePolicyAttachment(
+        f"pool-gpu-node-{arn.rsplit('/', 1)[1]}", role=gpu_role.name, policy_arn=arn,
+        opts=pulumi.ResourceOptions(depends_on=[cluster], aliases=[pulumi.Alias(name=f"pool-gpu-node-{i}")]))
+        for i, arn in enumerate(NODE_POLICIES)]
     gpu_lt = aws.ec2.LaunchTemplate(
         "pool-gpu-lt", description="servingstack GPU pool gpu (p4de.24xlarge)",
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
@@ -190,19 +210,22 @@ def main() -> dict[str, Any]:
                 throughput=500, iops=6000))],
         user_data=base64.b64encode(GPU_USER_DATA.encode()).decode(),
         tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind,
-                                                                       tags={**tags, "Name": "pool-gpu-gpu"})
+                                                                       tags={**tags, "Name": "pool-gpu-gpu",
+                                                                             "servingstack.io/pool": "gpu"})
                             for kind in ("instance", "volume")],
         update_default_version=True, tags=tags, opts=pulumi.ResourceOptions(depends_on=[cluster]))
     gpu_pool = aws.eks.NodeGroup(
         "pool-gpu-ng", cluster_name=cluster.name, node_role_arn=gpu_role.arn, subnet_ids=subnet_ids,
         ami_type="AL2023_x86_64_NVIDIA", capacity_type="ON_DEMAND", instance_types=["p4de.24xlarge"],
+        version="1.35", release_version=RELEASE,
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=2, max_size=3, desired_size=2),
-        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1, update_strategy="MINIMAL"),
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=gpu_lt.id, version=gpu_lt.latest_version.apply(str)),
         labels={"nvidia.com/gpu.present": "true", "servingstack.io/pool": "gpu"},
         taints=[aws.eks.NodeGroupTaintArgs(key="nvidia.com/gpu", value="present", effect="NO_SCHEDULE")],
         tags={**tags, "servingstack.io/pool": "gpu"},
-        opts=pulumi.ResourceOptions(depends_on=[cluster, *gpu_attachments]))
+        opts=pulumi.ResourceOptions(depends_on=[cluster, vpc_cni, *egress, *gpu_attachments],
+                                    custom_timeouts=pulumi.CustomTimeouts(update="171m")))
 
     # ---- device plugin and DCGM exporter ----
     def release(name: str, chart: str, repo: str, version: str, values: dict) -> k8s.helm.v3.Release:
@@ -259,7 +282,9 @@ def main() -> dict[str, Any]:
             {"Sid": "ReadModelObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{a[0]}/models/*"]},
             {"Sid": "ListModelPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [a[0]],
              "Condition": {"StringLike": {"s3:prefix": ["models/", "models/*"]}}},
-            {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [a[1]]}])))
+            {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [a[1]],
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com",
+                                            "kms:EncryptionContext:aws:s3:arn": a[0]}}}])))
     aws.eks.PodIdentityAssociation("model-read-association", cluster_name=cluster.name, namespace=NAMESPACE,
                                    service_account="llm-server", role_arn=read_role.arn)
 

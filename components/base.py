@@ -47,3 +47,13 @@ class Component(pulumi.ComponentResource):
         return pulumi.ResourceOptions.merge(
             pulumi.ResourceOptions(parent=self, depends_on=self._inherited_depends_on),
             pulumi.ResourceOptions(**kwargs))
+
+
+def offline_runtime() -> bool:
+    """Whether the program runs under Pulumi's mock runtime (servingstack synth/check, tests,
+    `pulumi.runtime.set_mocks`) rather than under the engine. Real runs (`pulumi preview` / `up`)
+    talk to the engine's resource monitor over gRPC; mocked ones to a MockMonitor."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_monitor
+
+    return isinstance(get_monitor(), MockMonitor)

@@ -8,9 +8,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
+import sys
+
 from . import config as config_module
 from .arguments import check_arguments
 from .aws.cluster import EksCluster
+from .aws.preflight import Preflight, run_preflight
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
@@ -20,6 +23,7 @@ from .config.fields import snake_case
 from .config.triton_plan import models_output
 from .planning import resources
 from .k8s.credentials import HuggingFaceToken, NgcCredentials
+from .planning.resources import startup_budget_seconds
 from .k8s.device_plugin import NvidiaDevicePlugin
 from .operations import Operations
 from .serving.nim import NimServer
@@ -30,9 +34,14 @@ from .base import Component
 SERVICE_ACCOUNT = "llm-server"
 
 
-def default_tags(cfg: StackConfig) -> dict[str, str]:
+def fixed_tags(cfg: StackConfig) -> dict[str, str]:
+    """Tags that never change for a stack: the only ones launch templates put on instances."""
     return {"servingstack.io/environment": str(cfg.environment), "servingstack.io/stack": pulumi.get_stack(),
-            "managed-by": "pulumi", **cfg.tags}
+            "managed-by": "pulumi"}
+
+
+def default_tags(cfg: StackConfig) -> dict[str, str]:
+    return {**fixed_tags(cfg), **cfg.tags}
 
 
 class ServingPlatformArgs(TypedDict):
@@ -123,6 +132,13 @@ class ServingPlatform(Component):
     """gpuComputeUsd, softwareLicenseUsd, nodes, hourlyRateUsd, rateSource, extraGpuPoolsUsd, fixed (EKS
     control plane, NAT, system nodes, volumes, model storage with rates and dates), environmentUsd,
     idleGpuUsd, packed, setupHours, firstYearUsd, excludes."""
+    kubernetes_version: pulumi.Output[str]
+    """Kubernetes version of the cluster (configured, or the adopted cluster's)."""
+    availability_zones: pulumi.Output[dict[str, str]]
+    """New clusters: zone name -> zone id of the cluster's zones (pin the ids in cluster.availabilityZoneIds)."""
+    quota_needs: pulumi.Output[dict[str, Any]]
+    """Service Quotas code -> {name, vcpus, quota}: vCPUs the GPU pools can run at maxSize (update
+    surge included; none with MINIMAL) and the account's quota when known (null offline)."""
 
     def __init__(self, name: str, args: ServingPlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Fail before building: secrets the stack needs are checked before the first registration.
@@ -141,26 +157,40 @@ class ServingPlatform(Component):
             for notice in notices:
                 pulumi.log.warn(notice)
         plan = estimate(cfg)
+        # What AWS answers decides before anything is registered: zones, versions, quotas, an
+        # adopted cluster's OIDC provider and subnets (and, on a real run, placeholders).
+        pre = run_preflight(cfg)
+        for notice in pre.notices:
+            print(notice, file=sys.stderr)
         super().__init__("servingstack:index:ServingPlatform", name, opts)
         tags = default_tags(cfg)
         child = self.child_opts()
         c = cfg.cluster
+        zones = pre.zones
         cluster = EksCluster("cluster", {
             "cluster_name": cfg.cluster_name, "region": cfg.region, "create": c.create, "version": c.version,
-            "vpc_cidr": c.vpc_cidr, "availability_zone_count": c.availability_zone_count,
+            "support_type": c.support_type, "vpc_cidr": c.vpc_cidr,
+            **({"availability_zones": [z.name for z in zones.cluster_zones],
+                "required_zones": [z.name for z in zones.extra_zones],
+                "system_zones": zones.pool_zones["cluster.systemNodePool"]} if zones else {}),
             "single_nat_gateway": c.single_nat_gateway, "public_access_cidrs": c.public_access_cidrs,
             "admin_principal_arns": c.admin_principal_arns, "log_types": list(c.log_types),
+            "log_retention_days": c.log_retention_days, "addon_versions": pre.addon_versions,
             "system_instance_type": c.system_node_pool.instance_type, "system_min_size": c.system_node_pool.min_size,
             "system_max_size": c.system_node_pool.max_size, "system_desired_size": c.system_node_pool.desired_size,
+            **({"system_release_version": pre.release_versions["cluster.systemNodePool"]} if c.create else {}),
             "pod_identity": c.pod_identity, **({"subnet_ids": c.subnet_ids} if c.subnet_ids else {}),
-            "required_zones": sorted({p.availability_zone for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]
-                                      if p.availability_zone}),
-            "tags": tags,
+            "protect": str(cfg.environment) == "prod", "tags": tags, "instance_tags": fixed_tags(cfg),
+            **({"aws_profile": cfg.aws.profile} if cfg.aws.profile else {}),
+            **({"aws_role_arn": cfg.aws.assume_role_arn} if cfg.aws.assume_role_arn else {}),
         }, opts=child)
-        # Nodes join only once the VPC CNI runs (created by EksCluster; nothing when adopting).
+        # Nodes join only once the VPC CNI runs and their subnets have egress (created by
+        # EksCluster; nothing when adopting).
         after_cluster = self.child_opts(depends_on=cluster.node_prerequisites)
-        pools = {p.name: self._pool(cfg, p, cluster, tags, after_cluster)
-                 for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]}
+        startup = cfg.serving.startup_seconds or startup_budget_seconds(plan.fit.weights_gib)
+        pools = {p.name: self._pool(cfg, key, p, cluster, pre, tags, fixed_tags(cfg),
+                                    startup if p is cfg.serving_pool else None, after_cluster)
+                 for key, p in gpu_pool_keys(cfg)}
         pool = pools[cfg.serving_pool.name]
 
         k8s_opts = self.child_opts(providers={"kubernetes": cluster.provider})
@@ -202,7 +232,7 @@ class ServingPlatform(Component):
             "use_pod_identity": use_pod_identity, "oidc_provider_arn": cluster.oidc_provider_arn,
             "oidc_issuer_url": cluster.oidc_issuer_url,
             # Triton's S3 client calls HeadBucket, authorised as an s3:ListBucket with no prefix.
-            "allow_bucket_listing": s.stack == "triton", "tags": tags,
+            "allow_bucket_listing": s.stack == "triton", "region": cfg.region, "tags": tags,
         }, opts=child)
 
         # Pods get Pod Identity/IRSA credentials only if their role exists when they are admitted, and
@@ -302,6 +332,10 @@ class ServingPlatform(Component):
                 "excludes": "monthlyCostUsd is the serving pool and licences only; environmentUsd adds extra GPU "
                             "pools and the fixed lines; data transfer and NAT per-GB processing are not priced",
             },
+            "kubernetesVersion": pre.version,
+            "availabilityZones": {z.name: z.zone_id for z in zones.cluster_zones} if zones else None,
+            "quotaNeeds": {q.code: {"name": q.name, "vcpus": q.vcpus, "quota": q.quota, "pools": list(q.pools)}
+                           for q in pre.quota_needs},
         }
         self.outputs.update(ops.outputs())
         self.outputs = {k: v for k, v in self.outputs.items() if v is not None}
@@ -309,11 +343,14 @@ class ServingPlatform(Component):
             setattr(self, snake_case(key), pulumi.Output.from_input(value))
         self.register_outputs(self.outputs)
 
-    def _pool(self, cfg: StackConfig, p: GpuNodePoolConfig, cluster: EksCluster, tags: dict[str, str],
+    def _pool(self, cfg: StackConfig, key: str, p: GpuNodePoolConfig, cluster: EksCluster, pre: Preflight,
+              tags: dict[str, str], instance_tags: dict[str, str], startup_seconds: Optional[int],
               opts: pulumi.ResourceOptions) -> GpuNodePool:
-        subnets = cluster.subnet_ids
-        if p.availability_zone:
-            subnets = _subnets_in_zone(cluster, p.availability_zone)
+        if pre.zones is not None:
+            wanted = pre.zones.pool_zones[key]
+            subnets = cluster.zone_subnet_ids.apply(lambda m: [m[z] for z in wanted])
+        else:
+            subnets = pulumi.Output.from_input(pre.pool_subnets[key])
         return GpuNodePool(f"pool-{p.name}", {
             "cluster_name": cluster.cluster_name, "subnet_ids": subnets, "pool_name": p.name,
             "instance_type": p.instance_type, "ami_type": p.ami_type, "capacity_type": p.capacity_type,
@@ -321,7 +358,10 @@ class ServingPlatform(Component):
             "min_size": p.min_size, "max_size": p.max_size, "desired_size": p.desired_size,
             "disk_size_gib": p.disk_size_gib, "metadata_hop_limit": p.metadata_hop_limit,
             "local_nvme_raid0": p.local_nvme_raid0, "max_unavailable": p.max_unavailable, "labels": p.labels,
-            "tags": tags, **({"cluster_autoscaler": True} if config_module.node_autoscaled(cfg, p) else {}),
+            "kubernetes_version": pre.version, "release_version": pre.release_versions[key],
+            **({"startup_seconds": startup_seconds} if startup_seconds else {}),
+            "tags": tags, "instance_tags": instance_tags,
+            **({"cluster_autoscaler": True} if config_module.node_autoscaled(cfg, p) else {}),
         }, opts=opts)
 
 
@@ -349,22 +389,7 @@ def second_set_fits(cfg: StackConfig) -> bool:
     return resources.second_set_fits(*shape) if shape else False
 
 
-def _subnets_in_zone(cluster: EksCluster, zone: str) -> pulumi.Output[list[str]]:
-    import pulumi_aws as aws
+def gpu_pool_keys(cfg: StackConfig) -> list[tuple[str, GpuNodePoolConfig]]:
+    from .aws.preflight import gpu_pools
 
-    def pick(a: list) -> Any:
-        ids, by_zone = a
-        if by_zone:
-            return _nonempty([by_zone[zone]] if zone in by_zone else [])
-        return aws.ec2.get_subnets_output(filters=[
-            aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=ids),
-            aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone])]).ids.apply(_nonempty)
-
-    def _nonempty(found: list[str]) -> list[str]:
-        if not found:
-            raise pulumi.RunError(f"no cluster subnet is in availability zone {zone}: the node pool's "
-                                  "availabilityZone must be one of the cluster's zones (adopted clusters: list "
-                                  "a subnet in that zone in cluster.subnetIds)")
-        return found
-
-    return pulumi.Output.all(cluster.subnet_ids, cluster.zone_subnet_ids).apply(pick)
+    return gpu_pools(cfg)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 
-def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str, list_bucket: bool = False) -> dict:
+def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str, list_bucket: bool = False,
+                      region: str | None = None) -> dict:
     """Read-only access for serving pods: objects under the model prefix, listing of that prefix
-    only, and decryption with the bucket's key (SSE-KMS objects are unreadable without it).
+    only, and decryption with the bucket's key (SSE-KMS objects are unreadable without it) — only
+    through S3 in `region` (kms:ViaService) and only for this bucket's objects (with S3 Bucket Keys
+    the encryption context is the bucket ARN, kms:EncryptionContext:aws:s3:arn; AWS S3 User Guide,
+    "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys").
 
     `list_bucket` allows s3:ListBucket without a prefix condition, for clients that call HeadBucket
     (authorised as s3:ListBucket, with no s3:prefix): Triton's S3 filesystem does. It reveals key
@@ -21,7 +25,10 @@ def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str, list_bucke
             {"Sid": "ReadModelObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [f"{bucket_arn}/{prefix}*"]},
             listing,
-            {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn]},
+            {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn],
+             "Condition": {"StringEquals": {
+                 **({"kms:ViaService": f"s3.{region}.amazonaws.com"} if region else {}),
+                 "kms:EncryptionContext:aws:s3:arn": bucket_arn}}},
         ],
     }
 

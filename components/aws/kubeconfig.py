@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 
-def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig JSON string that authenticates with the caller's AWS identity."""
+def get_token_args(cluster_name: str, region: str, profile: Optional[str] = None,
+                   role_arn: Optional[str] = None) -> list[str]:
+    """`aws eks get-token` arguments: the same profile and assumed role as the AWS provider
+    (`aws:profile`, last of `aws:assumeRoles`), so Kubernetes calls run as the principal that made the
+    cluster's access entries."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"]
+    if role_arn:
+        args += ["--role-arn", role_arn]
+    if profile:
+        args += ["--profile", profile]
+    return args
+
+
+def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, profile: Optional[str] = None,
+                   role_arn: Optional[str] = None) -> str:
+    """A kubeconfig JSON string that authenticates with the caller's AWS identity (or `profile` /
+    `role_arn`, the AWS provider's)."""
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
@@ -18,7 +34,7 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) 
             "user": {"exec": {
                 "apiVersion": "client.authentication.k8s.io/v1beta1",
                 "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+                "args": get_token_args(cluster_name, region, profile, role_arn),
                 "interactiveMode": "Never",
             }},
         }],

@@ -119,6 +119,9 @@ class ModelReadAccessArgs(TypedDict):
     S3 client calls HeadBucket. Default false: listing only under `model_prefix`."""
     oidc_issuer_url: NotRequired[pulumi.Input[str]]
     """Cluster OIDC issuer URL; required for IRSA (`use_pod_identity` false). Default unset."""
+    region: NotRequired[str]
+    """Region of the bucket: kms:Decrypt is allowed only through s3.<region>.amazonaws.com. Default:
+    the provider's region."""
     tags: NotRequired[dict[str, str]]
     """Tags for the role. Default {}."""
 
@@ -154,10 +157,11 @@ class ModelReadAccess(Component):
                 lambda a: json.dumps(irsa_trust_policy(a[0], a[1], ns, sa)))
         role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
         prefix = args.get("model_prefix", "models/")
+        region = args.get("region") or aws.get_region().region
         aws.iam.RolePolicy(f"{name}-read", role=role.id, opts=child,
                            policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
                                lambda a: json.dumps(_without_empty_kms(model_read_policy(
-                                   a[0], prefix, a[1], args.get("allow_bucket_listing", False))))))
+                                   a[0], prefix, a[1], args.get("allow_bucket_listing", False), region)))))
         if pod_identity:
             aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
                                            service_account=sa, role_arn=role.arn, opts=child)

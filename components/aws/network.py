@@ -1,4 +1,5 @@
-"""ClusterNetwork: a VPC with private and public subnets across availability zones and NAT egress."""
+"""ClusterNetwork: a VPC with private and public subnets across availability zones, NAT egress and an
+S3 gateway endpoint on the private route tables."""
 
 from typing import Optional, TypedDict
 
@@ -19,12 +20,17 @@ class ClusterNetworkArgs(TypedDict):
     """VPC IPv4 CIDR. Default "10.0.0.0/16"."""
     single_nat_gateway: NotRequired[bool]
     """One NAT gateway for all zones (cheaper, not zone-redundant). Default false: one per zone."""
+    region: NotRequired[str]
+    """AWS region, for the S3 gateway endpoint's service name. Default: the provider's region."""
     tags: NotRequired[dict[str, str]]
     """Tags for every network resource. Default {}."""
 
 
 class ClusterNetwork(Component):
-    """A VPC, one private and one public subnet per zone, an internet gateway and NAT gateways."""
+    """A VPC, one private and one public subnet per zone, an internet gateway, NAT gateways and an S3
+    gateway endpoint. `egress` (a Python attribute, not an output) lists what nodes in the private
+    subnets need before they can reach anything: NAT gateways, private route tables and their
+    associations, the S3 endpoint — for depends_on."""
 
     vpc_id: pulumi.Output[str]
     """ID of the VPC."""
@@ -48,7 +54,7 @@ class ClusterNetwork(Component):
             f"{name}-public", vpc_id=vpc.id, tags=tags, opts=child,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
         )
-        public, private, nats = [], [], []
+        public, private, nats, private_rts, egress = [], [], [], [], []
         for i, zone in enumerate(zones):
             pub = aws.ec2.Subnet(
                 f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=public_cidrs[i], availability_zone=zone,
@@ -73,9 +79,19 @@ class ClusterNetwork(Component):
                 f"{name}-private-{zone}", vpc_id=vpc.id, tags=tags, opts=child,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nats[-1].id)],
             )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=priv.id, route_table_id=rt.id, opts=child)
+            assoc = aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=priv.id, route_table_id=rt.id,
+                                                  opts=child)
             private.append(priv)
+            private_rts.append(rt)
+            egress += [rt, assoc]
+        region = args.get("region") or aws.get_region().region
+        # Weights and Triton repositories come from S3: a gateway endpoint keeps that traffic off the
+        # NAT gateways (billed per GB) at no charge of its own.
+        s3 = aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{region}.s3",
+                                 vpc_endpoint_type="Gateway", route_table_ids=[rt.id for rt in private_rts],
+                                 tags={**tags, "Name": f"{name}-s3"}, opts=child)
 
+        self.egress = [*nats, *egress, s3]
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])

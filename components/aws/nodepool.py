@@ -12,16 +12,19 @@ from ..base import Component
 from ..config.errors import RuleError
 from ..config.fields import check_sizes
 from ..planning import catalog
-from ..planning.resources import DISK_RESERVED_GIB
+from ..planning.resources import DISK_RESERVED_GIB, MIN_STARTUP_SECONDS_LARGE
 from .cluster_autoscaler_spec import node_template_tags, tag_suffix
 from .nodepool_spec import (
     data_volume_device,
     ec2_assume_role_policy,
     gpu_taints,
+    instance_tags,
     node_role_policy_arns,
     node_user_data,
+    policy_name,
     pool_labels,
     tolerations_for,
+    update_timeout_minutes,
     uses_nvme_raid,
 )
 
@@ -54,11 +57,23 @@ class GpuNodePoolArgs(TypedDict):
     local_nvme_raid0: NotRequired[bool]
     """RAID0 the instance-store NVMe for kubelet ephemeral storage (AL2023). Default true."""
     max_unavailable: NotRequired[int]
-    """Nodes replaced at once during updates. Default 1."""
+    """Nodes replaced at once during updates (update strategy MINIMAL: old nodes go before new ones
+    come, so no GPU node is ever added on top). Default 1."""
     labels: NotRequired[dict[str, str]]
     """Extra node labels. Default {}."""
+    kubernetes_version: NotRequired[str]
+    """Kubernetes version of the nodes (the cluster's, e.g. "1.35"). Default unset: EKS picks the
+    cluster's at creation and upgrades never reach the nodes."""
+    release_version: NotRequired[str]
+    """AMI release of the nodes, e.g. "1.35.4-20260423". Default unset: the recommended release of
+    `kubernetes_version` from AWS's public SSM parameter (none without `kubernetes_version`)."""
+    startup_seconds: NotRequired[int]
+    """Start-up budget of the pods these nodes serve, seconds; sizes the update timeout. Default 1840."""
     tags: NotRequired[dict[str, str]]
-    """Tags for the node group, launch template, instances and volumes. Default {}."""
+    """Tags for the node group, its role and the launch template resource (not in its contents). Default {}."""
+    instance_tags: NotRequired[dict[str, str]]
+    """Tags the launch template puts on instances and volumes, fixed for the pool's life (changing
+    them recycles every node), plus Name and servingstack.io/pool. Default {}."""
     cluster_autoscaler: NotRequired[bool]
     """A Cluster Autoscaler sizes this pool: `desired_size` is only the size at creation (later
     changes are ignored), and the pool's Auto Scaling group gets the node-template tags that let the
@@ -122,8 +137,10 @@ class GpuNodePool(Component):
 
         role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(ec2_assume_role_policy()),
                             tags=tags, opts=child)
+        # Named after the policy; the alias keeps stacks made when they were named by list index.
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=role.name, policy_arn=arn, opts=child)
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy_name(arn)}", role=role.name, policy_arn=arn,
+                                         opts=self.child_opts(aliases=[pulumi.Alias(name=f"{name}-node-{i}")]))
             for i, arn in enumerate(node_role_policy_arns())
         ]
         user_data = node_user_data(ami_type, instance, args.get("local_nvme_raid0", True))
@@ -150,13 +167,23 @@ class GpuNodePool(Component):
                     capacity_reservation_id=args.get("capacity_reservation_id")))
             if capacity_block else None,
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**tags, "Name": f"{name}-{pool}"})
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags=instance_tags(dict(args.get("instance_tags") or {}), f"{name}-{pool}", pool))
                 for kind in ("instance", "volume")
             ],
             update_default_version=True,
             tags=tags,
             opts=child,
         )
+        version = args.get("kubernetes_version")
+        release = args.get("release_version")
+        if release is None and version:
+            from .preflight import offline_answers, release_version
+            offline_answers()
+            release = release_version(ami_type, version)
+        max_size, max_unavailable = args.get("max_size", 2), args.get("max_unavailable", 1)
+        minutes = update_timeout_minutes(max_size, max_unavailable,
+                                         args.get("startup_seconds", MIN_STARTUP_SECONDS_LARGE))
         group = aws.eks.NodeGroup(
             f"{name}-ng",
             cluster_name=args["cluster_name"],
@@ -165,19 +192,25 @@ class GpuNodePool(Component):
             ami_type=ami_type,
             capacity_type=capacity_type,
             instance_types=None if capacity_block else [instance.name],
+            version=version,
+            release_version=release,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=args.get("min_size", 0), max_size=args.get("max_size", 2),
-                desired_size=args.get("desired_size", 2)),
-            # One node at a time: a GPU node holds whole replicas, and replacing several at once
-            # strands serving capacity while 100+ GiB models reload.
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=args.get("max_unavailable", 1)),
+                min_size=args.get("min_size", 0), max_size=max_size, desired_size=args.get("desired_size", 2)),
+            # MINIMAL: an AMI or launch-template update terminates a node before launching its
+            # replacement, `maxUnavailable` at a time, instead of surging up to twice the zones in
+            # extra GPU nodes (quota, cost; capacity blocks cannot surge at all).
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=max_unavailable, update_strategy="MINIMAL"),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
             labels=labels,
             taints=[aws.eks.NodeGroupTaintArgs(**t) for t in taints],
             tags={**tags, "servingstack.io/pool": pool},
-            # desiredSize is this program's unless a Cluster Autoscaler sizes the pool.
-            opts=self.child_opts(depends_on=attachments,
-                                 ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
+            # desiredSize stays under this program's control, except when a Cluster Autoscaler sizes
+            # the pool, and in capacity blocks: EKS scales them to 0 forty minutes before the block
+            # ends, and a `pulumi up --refresh` must not scale them back up.
+            opts=self.child_opts(
+                depends_on=attachments,
+                ignore_changes=["scalingConfig.desiredSize"] if autoscaled or capacity_block else None,
+                custom_timeouts=pulumi.CustomTimeouts(update=f"{minutes}m")),
         )
         # EKS reports the group's Auto Scaling group in `resources` (eks-<node group>-<uuid>).
         # (Absent under mocks that compute nothing: "".)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from ..planning.catalog import GpuInstanceType
@@ -85,3 +86,34 @@ def ec2_assume_role_policy() -> dict:
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
+
+
+def policy_name(arn: str) -> str:
+    """The name a policy attachment is keyed by: the policy's own name, never a list index."""
+    return arn.rsplit("/", 1)[-1]
+
+
+#: Per node replaced by a managed node-group update (awsdocs/amazon-eks-user-guide
+#: latest/ug/nodes/managed-node-update-behavior.adoc): EKS waits up to 15 minutes for the pods to
+#: leave before failing with PodEvictionFailure, then 60 s after cordoning; a GPU node then boots
+#: and joins (planned 10 minutes) and the serving pods start within their start-up budget.
+EVICTION_WAIT_MINUTES = 15
+CORDON_WAIT_MINUTES = 1
+NODE_BOOT_MINUTES = 10
+PROVIDER_DEFAULT_TIMEOUT_MINUTES = 60
+
+
+def update_timeout_minutes(max_size: int, max_unavailable: int, startup_seconds: int) -> int:
+    """How long a `pulumi up` waits for a node-group update (new AMI release or launch template):
+    every batch of `max_unavailable` nodes drained, replaced and serving again. Never below the
+    provider's 60-minute default."""
+    batches = math.ceil(max(1, max_size) / max(1, max_unavailable))
+    per_batch = EVICTION_WAIT_MINUTES + CORDON_WAIT_MINUTES + NODE_BOOT_MINUTES + math.ceil(startup_seconds / 60)
+    return max(PROVIDER_DEFAULT_TIMEOUT_MINUTES, batches * per_batch)
+
+
+def instance_tags(fixed: dict[str, str], name: str, pool: str) -> dict[str, str]:
+    """Tags a launch template puts on instances and volumes: only values fixed for the stack's life
+    (never `servingstack:tags`), because any change to a launch template's contents makes a new
+    version and EKS recycles every node of the group."""
+    return {**fixed, "Name": name, "servingstack.io/pool": pool}

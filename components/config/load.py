@@ -27,10 +27,13 @@ from .models import (
     default_cluster_name,
 )
 from .namespaces import check_key
+from .provider import provider_settings
 from .secrets import SECRET_KEYS
 from .triton_plan import settle_memory
 
-
+#: StackConfig fields read from the AWS provider's namespace, never from `servingstack:`.
+PROVIDER_FIELDS = {"region": "the AWS provider's `aws:region`",
+                   "aws": "the AWS provider's own `aws:profile` / `aws:assumeRoles`"}
 TOP_LEVEL_KEYS = {to_camel(k): k for k in StackConfig.model_fields}
 #: Top-level keys whose engine value is the string itself, not JSON.
 _STRING_KEYS = ("environment", "region")
@@ -45,7 +48,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, notices: Optional[list[str]] =
     notices = notices if notices is not None else []
     data: dict[str, Any] = {}
     for full_key, value in raw.items():
-        namespace, key = check_key(str(full_key), [*TOP_LEVEL_KEYS.keys() - {"region"}, *SECRET_KEYS])
+        namespace, key = check_key(str(full_key), [*TOP_LEVEL_KEYS.keys() - set(PROVIDER_FIELDS), *SECRET_KEYS])
         if namespace != NAMESPACE:
             if namespace == "aws" and key == "region":
                 data["region"] = value
@@ -56,14 +59,17 @@ def parse_stack_config(raw: Mapping[str, Any], *, notices: Optional[list[str]] =
                                        f"{NAMESPACE}:{key} <value>` (secrets are refused in plaintext even where the "
                                        "stack does not use them)")
             continue
-        if key == "region":
-            raise ConfigError(key, "unknown key — the region is the AWS provider's `aws:region`")
+        if key in PROVIDER_FIELDS:
+            raise ConfigError(key, f"unknown key — this is {PROVIDER_FIELDS[key]}")
         if key not in TOP_LEVEL_KEYS:
-            allowed = ", ".join(sorted([*TOP_LEVEL_KEYS.keys() - {"region"}, *SECRET_KEYS]))
-            hint = did_you_mean(key, [*TOP_LEVEL_KEYS.keys() - {"region"}, *SECRET_KEYS])
+            allowed = ", ".join(sorted([*TOP_LEVEL_KEYS.keys() - set(PROVIDER_FIELDS), *SECRET_KEYS]))
+            hint = did_you_mean(key, [*TOP_LEVEL_KEYS.keys() - set(PROVIDER_FIELDS), *SECRET_KEYS])
             raise ConfigError(key, f"unknown key{hint}" if hint else f"unknown key — allowed top-level keys are "
                                                                        f"{allowed}")
         data[key] = _decode(key, value)
+    provider = provider_settings(dict(raw))
+    if provider:
+        data["aws"] = provider
     _usage_notices(data, notices)
     try:
         cfg = StackConfig.model_validate(data)
@@ -148,6 +154,8 @@ def _to_config_error(exc: ValidationError, data: Mapping[str, Any]) -> ConfigErr
         value = err.get("input")
     if loc[:1] == ["region"]:
         loc[0] = "aws:region"  # read from the aws provider's config, not the servingstack: namespace
+    if loc[:1] == ["aws"]:
+        loc = ["aws:profile" if loc[1:2] == ["profile"] else "aws:assumeRoles"]
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
@@ -214,7 +222,8 @@ def _dig(data: Any, loc: list[str]) -> Any:
 
 
 def raw_config_from_runtime() -> dict[str, Any]:
-    """Every config value the engine (or synth) handed the program, all namespaces."""
+    """Every config value the engine (or synth) handed the program, all namespaces (the AWS
+    provider's `aws:region`, `aws:profile`, `aws:assumeRoles` among them)."""
     from pulumi.runtime import config as runtime_config
 
     raw: dict[str, Any] = dict(runtime_config.get_config_env())

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 import pulumi
 from pydantic import Field, field_validator, model_validator
 
-from ..planning import catalog, prices
+from ..planning import catalog, eks, prices
 from .errors import RuleError, format_value
 from .fields import (
     AvailabilityZone,
@@ -39,8 +39,15 @@ from .fields import (
 )
 from .autoscaling import AutoscalingConfig, check_autoscaling, check_cooldown
 from .observability import ObservabilityConfig
+from .provider import AwsProviderConfig
 from .serving import ServingConfig
 from .workload import WorkloadConfig
+
+#: CloudWatch Logs retention values (PutRetentionPolicy `retentionInDays`).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+ZONE_ID = r"^[a-z]+[0-9]+-az[0-9]+$"
+RELEASE_VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9a-z]+$"
 
 
 class Environment(str, Enum):
@@ -58,6 +65,9 @@ class SystemNodePoolConfig(ConfigModel):
     """Maximum system nodes."""
     desired_size: int = Field(2, ge=1, le=50)
     """System nodes at creation."""
+    release_version: Optional[str] = Field(None, pattern=RELEASE_VERSION)
+    """AMI release of the system nodes, e.g. "1.35.4-20260423"; unset: the recommended release for
+    the cluster version (AWS's SSM parameter), read on every run."""
 
     @model_validator(mode="after")
     def _sizes(self) -> "SystemNodePoolConfig":
@@ -71,12 +81,24 @@ class ClusterConfig(ConfigModel):
     name: Optional[EksClusterName] = None
     """Cluster name. Required when adopting; defaults to servingstack-<stack> when creating ('.' and
     other characters EKS refuses in the stack name become '-')."""
-    version: K8sMinorVersion = "1.33"
-    """Kubernetes minor version, e.g. "1.33"."""
+    version: K8sMinorVersion = eks.DEFAULT_VERSION
+    """Kubernetes minor version, e.g. "1.35" (in EKS standard support until 2027-03-27)."""
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    """EKS upgrade policy: STANDARD upgrades the control plane when its version leaves standard
+    support; EXTENDED keeps it, billed at the extended-support rate ($0.60/h instead of $0.10/h)."""
     vpc_cidr: VpcCidr = "10.0.0.0/16"
     """IPv4 CIDR of the new VPC, /16 to /21 (private subnets take its first half)."""
     availability_zone_count: int = Field(3, ge=2, le=6)
-    """Availability zones to spread subnets over."""
+    """Availability zones to spread subnets over; only zones offering every GPU pool's instance type
+    count (left at the default, it narrows to the zones that offer them, with a notice)."""
+    availability_zone_ids: Optional[list[str]] = None
+    """Pinned zone ids of the new VPC (e.g. [use1-az6, use1-az4]): zones never move, whatever AWS
+    later lists or offers. Unset: chosen on every run (the notice says which ids to pin)."""
+    log_retention_days: int = 90
+    """Days CloudWatch keeps the control-plane logs (/aws/eks/<name>/cluster, created before the cluster)."""
+    addon_versions: dict[str, str] = Field(default_factory=dict)
+    """Pinned EKS add-on versions by add-on name (vpc-cni, kube-proxy, eks-pod-identity-agent, coredns);
+    unset ones get the most recent for the cluster version."""
     public_access_cidrs: list[Ipv4Cidr] = Field(default_factory=list, max_length=40)
     """CIDRs allowed to reach the public API endpoint (EKS takes up to 40); empty keeps the endpoint private-only."""
     public_access_max_share: float = Field(1 / 256, gt=0, le=1)
@@ -97,6 +119,47 @@ class ClusterConfig(ConfigModel):
     """Adopt only: private subnets for node pools (default: the cluster's own subnets)."""
     pod_identity: bool = True
     """Whether the cluster runs the EKS Pod Identity agent (adopted clusters without it use IRSA)."""
+    allow_public_node_subnets: bool = False
+    """Adopt only: allow node subnets that auto-assign public IPv4 addresses (public subnets)."""
+
+    @field_validator("availability_zone_ids")
+    @classmethod
+    def _zone_ids(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        if v is None:
+            return v
+        for zid in v:
+            if not re.match(ZONE_ID, zid):
+                raise ValueError(f"'{zid}' is not an Availability Zone id such as use1-az6 (Local and Wavelength "
+                                 "zones cannot hold EKS subnets)")
+        if len(set(v)) != len(v) or not 2 <= len(v) <= 6:
+            raise ValueError("lists 2 to 6 distinct zone ids (EKS needs subnets in at least 2 zones)")
+        return v
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if v not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{v} is not a CloudWatch Logs retention — use one of "
+                             f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return v
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _addons(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, version in v.items():
+            if name not in eks.ADDONS:
+                raise ValueError(f"'{name}' is not an add-on this stack installs — use {', '.join(eks.ADDONS)}")
+            if not re.match(r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$", version):
+                raise ValueError(f"'{version}' is not an EKS add-on version such as v1.21.1-eksbuild.3")
+        return v
+
+    @model_validator(mode="after")
+    def _zones(self) -> "ClusterConfig":
+        if (self.availability_zone_ids and "availability_zone_count" in self.model_fields_set
+                and self.availability_zone_count != len(self.availability_zone_ids)):
+            raise RuleError("availabilityZoneCount", f"{self.availability_zone_count} disagrees with the "
+                            f"{len(self.availability_zone_ids)} pinned availabilityZoneIds — drop availabilityZoneCount")
+        return self
 
     @model_validator(mode="after")
     def _lists(self) -> "ClusterConfig":
@@ -109,9 +172,10 @@ class ClusterConfig(ConfigModel):
         return self
 
 
-CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "publicAccessCidrs", "publicAccessMaxShare", "logTypes",
-                            "systemNodePool", "version", "singleNatGateway", "adminPrincipalArns")
-ADOPT_ONLY_CLUSTER_KEYS = ("subnetIds", "podIdentity")
+CREATE_ONLY_CLUSTER_KEYS = ("vpcCidr", "availabilityZoneCount", "availabilityZoneIds", "publicAccessCidrs",
+                            "publicAccessMaxShare", "logTypes", "logRetentionDays", "systemNodePool", "version",
+                            "supportType", "addonVersions", "singleNatGateway", "adminPrincipalArns")
+ADOPT_ONLY_CLUSTER_KEYS = ("subnetIds", "podIdentity", "allowPublicNodeSubnets")
 """Cluster keys a new cluster ignores (it makes its own subnets and always runs the Pod Identity agent)."""
 ADOPT_ONLY_MODEL_STORE_KEYS = ("kmsKeyArn",)
 """Model-store keys a new bucket ignores (it gets its own KMS key)."""
@@ -147,6 +211,10 @@ class GpuNodePoolConfig(ConfigModel):
     """Nodes replaced at once during a node-group update."""
     labels: NodeLabels = Field(default_factory=dict)
     """Extra node labels, up to 50 (nvidia.com/gpu.present and servingstack.io/pool are always set)."""
+    release_version: Optional[str] = Field(None, pattern=RELEASE_VERSION)
+    """AMI release of the nodes, e.g. "1.35.4-20260423"; unset: the recommended release for the
+    cluster version (AWS's SSM parameter), read on every run — a new release replaces the nodes one
+    at a time on the next `pulumi up`."""
 
     @field_validator("instance_type")
     @classmethod
@@ -162,8 +230,8 @@ class GpuNodePoolConfig(ConfigModel):
             if not self.capacity_reservation_id:
                 raise RuleError("capacityReservationId", "is required when capacityType is CAPACITY_BLOCK "
                              "(the cr-... id of the purchased capacity block)")
-            if not catalog.INSTANCE_TYPES[self.instance_type].capacity_block:
-                blocks = [n for n, i in catalog.INSTANCE_TYPES.items() if i.capacity_block]
+            if self.instance_type not in catalog.CAPACITY_BLOCK_REGIONS:
+                blocks = sorted(catalog.CAPACITY_BLOCK_REGIONS)
                 raise RuleError("instanceType", f"'{self.instance_type}' is not sold as a capacity block — use "
                              f"one of {', '.join(blocks)} or capacityType ON_DEMAND/SPOT")
             if not self.availability_zone:
@@ -275,7 +343,10 @@ class StackConfig(ConfigModel):
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     """Replicas that follow the queue (KEDA) and GPU nodes that follow the pods (Cluster Autoscaler)."""
     tags: AwsTags = Field(default_factory=dict)
-    """Extra AWS tags for every resource (up to 45; keys 1-128 and values up to 256 characters, no aws: prefix)."""
+    """Extra AWS tags for every resource (up to 45; keys 1-128 and values up to 256 characters, no aws:
+    prefix; never in launch templates: a tag change recycles no node)."""
+    aws: AwsProviderConfig = Field(default_factory=AwsProviderConfig)
+    """The AWS provider's `aws:profile` and `aws:assumeRoles`, for the kubeconfig's `aws eks get-token`."""
 
     @model_validator(mode="after")
     def _cross(self) -> "StackConfig":
@@ -316,6 +387,13 @@ class StackConfig(ConfigModel):
             if p.availability_zone and not p.availability_zone[:-1] == self.region:
                 raise RuleError(f"{key}.availabilityZone", f"{format_value(p.availability_zone)} is not a zone of "
                                 f"aws:region {self.region} — use one of {self.region}a, {self.region}b, ...")
+        for i, p in enumerate([self.gpu_node_pool, *self.extra_gpu_node_pools]):
+            regions = catalog.CAPACITY_BLOCK_REGIONS.get(p.instance_type, ())
+            if p.capacity_type == "CAPACITY_BLOCK" and self.region not in regions:
+                key = "gpuNodePool" if i == 0 else f"extraGpuNodePools.{i - 1}"
+                raise RuleError(f"{key}.capacityType", f"CAPACITY_BLOCK: capacity blocks of {p.instance_type} are "
+                             f"sold in {', '.join(regions)}, not {self.region} (EC2 User Guide, Capacity Blocks "
+                             f"for ML, {catalog.CAPACITY_BLOCKS_AS_OF}) — use one of those regions or ON_DEMAND")
         pool = self.serving_pool
         if pool.ami_type.startswith("BOTTLEROCKET") and (
             self.device_plugin.time_slicing_replicas or self.device_plugin.mig_strategy != "none"

@@ -85,6 +85,12 @@ def _default(field: Any) -> str:
 def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> Iterator[tuple[str, str, str, str]]:
     for name, field in model.model_fields.items():
         key = to_camel(name)
+        if not prefix and key == "aws":  # the AWS provider's own keys, read by the program
+            yield ("aws:profile", "string", "unset", "AWS provider profile; the kubeconfig's `aws eks get-token` "
+                   "uses it too.")
+            yield ("aws:assumeRoles", "list of {roleArn, ...}", "unset", "Roles the AWS provider assumes; the "
+                   "kubeconfig's `aws eks get-token` assumes the last one (`--role-arn`).")
+            continue
         path = "aws:region" if (not prefix and key == "region") else f"{NAMESPACE}:{key}" if not prefix \
             else f"{prefix}.{key}"
         sub = _model_of(field.annotation)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 import yaml
@@ -92,7 +93,32 @@ def plan_json(result: SynthResult) -> str:
     return json.dumps(plan_document(result), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def summary(result: SynthResult) -> str:
+def cluster_lines(result: SynthResult, today: Optional[date] = None) -> list[str]:
+    """Kubernetes version and support window, zones, GPU quota needs, and an extended-support warning."""
+    from ..planning import eks
+
+    o, cfg = result.outputs, result.config
+    today = today or date.today()
+    version = o.get("kubernetesVersion")
+    lines = []
+    if version:
+        info = eks.VERSIONS.get(version)
+        support = (f"standard support until {info.end_of_standard_support}" if info else "support dates unknown")
+        policy = f"; upgradePolicy {cfg.cluster.support_type}" if cfg is not None and cfg.cluster.create else ""
+        zones = o.get("availabilityZones") or {}
+        where = f"; zones {', '.join(f'{n} ({i})' for n, i in zones.items())}" if zones else ""
+        lines.append(f"cluster:   Kubernetes {version} ({support}{policy}){where}")
+        support_type = cfg.cluster.support_type if cfg is not None and cfg.cluster.create else "EXTENDED"
+        warning = eks.extended_support_warning(version, today, support_type)
+        if warning:
+            lines.append(warning)
+    for code, q in sorted((o.get("quotaNeeds") or {}).items()):
+        known = "quota unknown offline" if q.get("quota") is None else f"quota {q['quota']:g}"
+        lines.append(f"quota:     {code} {q['name']}: {q['vcpus']} vCPUs at maxSize ({', '.join(q['pools'])}); {known}")
+    return lines
+
+
+def summary(result: SynthResult, today: Optional[date] = None) -> str:
     counts: dict[str, int] = {}
     for r in result.resources:
         counts[r.type] = counts.get(r.type, 0) + 1
@@ -114,6 +140,7 @@ def summary(result: SynthResult) -> str:
         *_performance_lines(o.get("performance") or {}),
         f"endpoint:  {o.get('endpoint')}",
         *_triton_model_lines(o.get("tritonModels") or []),
+        *cluster_lines(result, today),
         *operations_lines(o),
     ]
     return "\n".join(lines)

@@ -88,3 +88,57 @@ def fake_invoke(token: str, args: dict[str, Any], region: str,
             return handlers[token](args)
     return {}, [("", f"the offline runtime records no answer for {token}: add it to "
                      "servingstack.tools.offline (fakes.py / awsdata.py) with a real recording")]
+
+
+#: What an answer to each AWS question must carry to be an answer. Mocks that answer without it
+#: (Pulumi's standard unit-test mocks echo the arguments back) get the recorded answer instead.
+ANSWER_KEYS = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": "names",
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": "instanceTypes",
+    "aws:servicequotas/getServiceQuota:getServiceQuota": "value",
+    "aws:ssm/getParameter:getParameter": "value",
+    "aws:eks/getAddonVersion:getAddonVersion": "version",
+    "aws:eks/getCluster:getCluster": "identities",
+    "aws:ec2/getSubnet:getSubnet": "availabilityZone",
+    "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": "arn",
+}
+
+
+class RecordedFallback:
+    """A test's own `pulumi.runtime.Mocks`, with the AWS questions it leaves unanswered answered from
+    the shipped recording of `region` (awsdata.py). Everything else is the test's mocks' own."""
+
+    def __init__(self, mocks: Any, region: str):
+        self.mocks, self.region = mocks, region
+        self._answers: Optional["AwsAnswers"] = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.mocks, name)
+
+    def new_resource(self, args: Any) -> Any:
+        return self.mocks.new_resource(args)
+
+    def call(self, args: Any) -> Any:
+        out = self.mocks.call(args)
+        key = ANSWER_KEYS.get(args.token)
+        answer = out if isinstance(out, dict) else (out[0] if out else {})
+        if key is None or (answer or {}).get(key) is not None:
+            return out
+        if self._answers is None:
+            from .awsdata import AwsAnswers, load_recording
+
+            self._answers = AwsAnswers(load_recording(self.region), ACCOUNT, PLACEHOLDER)
+        return fake_invoke(args.token, dict(args.args), self.region, self._answers)
+
+
+def answer_unanswered_invokes(region: str) -> None:
+    """Under a test's own mocks, answer the AWS questions they leave empty from the recording (the
+    recorder used by synth/check answers them itself; the engine asks AWS)."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_monitor
+
+    from .recorder import Recorder
+
+    monitor = get_monitor()
+    if isinstance(monitor, MockMonitor) and not isinstance(monitor.mocks, (Recorder, RecordedFallback)):
+        monitor.mocks = RecordedFallback(monitor.mocks, region)
