@@ -70,5 +70,13 @@ def set_key(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     return config
 
 
+def recording(region: str = "us-east-1") -> dict[str, Any]:
+    """A deep copy of the shipped recording of AWS answers for `region`, safe to mutate in a test
+    (pass it to synth_config(..., aws_data=...))."""
+    from servingstack.tools.offline.awsdata import DATA_DIR
+
+    return yaml.safe_load((DATA_DIR / f"{region}.yaml").read_text())
+
+
 def find(result: SynthResult, predicate: Callable[[Any], bool]) -> list:
     return [r for r in result.resources if predicate(r)]

@@ -24,7 +24,10 @@ def gpu_template(result, pool="gpu"):
 
 def test_prod_cluster_endpoint_encryption_logging_and_auth():
     cluster = synth("prod").one("aws:eks/cluster:Cluster").inputs
-    assert cluster["version"] == "1.33"
+    assert cluster["version"] == "1.35"
+    # Explicit: the API's default upgrade policy is EXTENDED (botocore eks UpgradePolicyRequest).
+    assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster["deletionProtection"] is True
     vpc = cluster["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True
     assert vpc["endpointPublicAccess"] is True
@@ -116,7 +119,8 @@ def test_gpu_node_group_prod():
     assert ng["capacityType"] == "ON_DEMAND"
     assert ng["instanceTypes"] == ["p4de.24xlarge"]
     assert ng["scalingConfig"] == {"minSize": 2, "maxSize": 3, "desiredSize": 2}
-    assert ng["updateConfig"] == {"maxUnavailable": 1}
+    assert ng["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}
+    assert (ng["version"], ng["releaseVersion"]) == ("1.35", "1.35.4-20260423")
     assert ng["labels"]["nvidia.com/gpu.present"] == "true"
     assert ng["labels"]["servingstack.io/pool"] == "gpu"
     assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
@@ -169,6 +173,9 @@ def test_model_cache_must_fit_the_disk_without_nvme():
 
 def test_capacity_block_pool():
     cfg = stack_config("prod")
+    # p5.48xlarge capacity blocks are sold in us-east-1 (catalog.CAPACITY_BLOCK_REGIONS); us-east-1b
+    # (use1-az1) offers p5 and is not one of prod's pinned zones.
+    set_key(cfg, "servingstack:gpuNodePool.instanceType", "p5.48xlarge")
     set_key(cfg, "servingstack:gpuNodePool.capacityType", "CAPACITY_BLOCK")
     set_key(cfg, "servingstack:gpuNodePool.capacityReservationId", "cr-0123456789abcdef0")
     set_key(cfg, "servingstack:gpuNodePool.availabilityZone", "us-east-1b")
@@ -176,7 +183,9 @@ def test_capacity_block_pool():
     ng, lt = gpu_group(result), gpu_template(result)
     assert ng["capacityType"] == "CAPACITY_BLOCK"
     assert "instanceTypes" not in ng  # the instance type lives in the launch template
-    assert lt["instanceType"] == "p4de.24xlarge"
+    assert lt["instanceType"] == "p5.48xlarge"
+    # EKS scales capacity-block groups to 0 before the block ends: the program must not fight it.
+    assert result.one(NG, "pool-gpu-ng").options["ignoreChanges"] == ["scalingConfig.desiredSize"]
     assert lt["instanceMarketOptions"] == {"marketType": "capacity-block"}
     assert lt["capacityReservationSpecification"]["capacityReservationTarget"] == {
         "capacityReservationId": "cr-0123456789abcdef0"}
@@ -264,32 +273,23 @@ def test_pinning_a_zone_never_renumbers_existing_subnets():
 
     base = synth("prod")
     before = private_cidrs(base)
-    for zone in ("us-east-1c", "us-east-1d"):
-        cfg = set_key(stack_config("prod"), "servingstack:gpuNodePool.availabilityZone", zone)
+    for zone in ("us-east-1b", "us-east-1c"):  # both offer g6.12xlarge, neither is a prod zone
+        cfg = stack_config("prod")
+        cfg["servingstack:extraGpuNodePools"] = [{"name": "l4", "instanceType": "g6.12xlarge", "minSize": 0,
+                                                  "maxSize": 1, "desiredSize": 0, "availabilityZone": zone}]
         pinned = synth_config(cfg, name="prod")
         after = private_cidrs(pinned)
+        assert set(after) == set(before) | {zone}
         assert {z: c for z, c in after.items() if z in before} == before
         assert unchanged_by_pinning(pinned) == unchanged_by_pinning(base)
 
 
-def test_pick_zones_keeps_required_zones():
-    from servingstack.aws.cluster import pick_zones
-
-    available = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
-    assert pick_zones(available, 3, []) == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    # A pinned zone is added, never put first: the zones an existing VPC uses stay as they are.
-    assert pick_zones(available, 2, ["us-east-1d"]) == ["us-east-1a", "us-east-1b", "us-east-1d"]
-    assert pick_zones(available, 3, ["us-east-1c"]) == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    with pytest.raises(Exception, match="us-east-1f is not available"):
-        pick_zones(available, 2, ["us-east-1f"])
-
-
-def test_single_az_pool_outside_default_zones_gets_its_subnet():
+def test_single_az_pool_outside_the_cluster_zones_gets_its_subnet():
     cfg = stack_config("prod")
-    cfg["servingstack:cluster"]["availabilityZoneCount"] = 2
-    set_key(cfg, "servingstack:gpuNodePool.availabilityZone", "us-east-1d")
+    cfg["servingstack:extraGpuNodePools"] = [{"name": "l4", "instanceType": "g6.12xlarge", "minSize": 0,
+                                              "maxSize": 1, "desiredSize": 0, "availabilityZone": "us-east-1c"}]
     result = synth_config(cfg)
     zones = sorted(r.inputs["availabilityZone"] for r in result.of_type("aws:ec2/subnet:Subnet") if "private" in r.name)
-    assert zones == ["us-east-1a", "us-east-1b", "us-east-1d"]
-    (subnet,) = [r for r in result.of_type("aws:ec2/subnet:Subnet") if r.name.endswith("private-us-east-1d")]
-    assert gpu_group(result)["subnetIds"] == [f"{subnet.name}-id"]
+    assert zones == ["us-east-1a", "us-east-1c", "us-east-1d"]
+    (subnet,) = [r for r in result.of_type("aws:ec2/subnet:Subnet") if r.name.endswith("private-us-east-1c")]
+    assert gpu_group(result, "l4")["subnetIds"] == [f"{subnet.name}-id"]

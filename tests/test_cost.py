@@ -210,6 +210,7 @@ def test_spot_rate_ignored_for_on_demand_pools():
 def test_capacity_block_rate_used_when_configured():
     """p4d.24xlarge Capacity Block $14.75/h (serving-facts.md §1.1 [S6])."""
     cfg = cfg_for("prod", **{
+        "aws:region": "us-east-2",  # capacity blocks of p4d.24xlarge: us-east-2, us-west-2 (catalog)
         "servingstack:gpuNodePool.instanceType": "p4d.24xlarge",
         "servingstack:gpuNodePool.capacityType": "CAPACITY_BLOCK",
         "servingstack:gpuNodePool.capacityReservationId": "cr-0123456789abcdef0",
