@@ -12,6 +12,7 @@ NIM licence: NVIDIA AI Enterprise list price, $4,500 per GPU-year = $375 per GPU
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +23,7 @@ from servingstack.planning.catalog import HOURS_PER_MONTH, INSTANCE_TYPES
 from servingstack.planning.prices import NIM_LICENSE_USD_PER_GPU_YEAR
 from servingstack.tools.cli import EXIT_CONFIG, EXIT_OK, main
 from servingstack.config import ConfigError, parse_stack_config
+from servingstack.config.estimate import estimate
 from servingstack.tools.costreport import STACKS, cost_rows, cost_table
 from servingstack.config.estimate import estimate, hourly_rate
 from servingstack.planning.cost import monthly_cost
@@ -302,11 +304,12 @@ def test_cli_cost_prod(capsys, monkeypatch):
     idle = 12 * 27.44705 / 8 * 730
     assert f"GPUs: 16 paid, 4 used by the replicas, 12 idle (${idle:,.0f}/month of idle GPUs)" in out
     assert "Packed: the 2 replicas fit 1 node(s) at 4 per node: $20,036/month, saving $20,036" in out
-    # The fixed lines with their rates (the control plane's depends on the day: 1.33 is past standard support).
+    # The fixed lines with their rates (1.35 is in standard support until 2027-03-27; prod pins two zones,
+    # so two NAT gateways).
     import re
 
-    assert re.search(r"^  EKS control plane +\$(438|73)\.00  \$0\.[16]0/h, Kubernetes 1\.33 ", out, re.M)
-    assert re.search(r"^  NAT gateways +\$109\.50  3 x \$0\.050/h", out, re.M)
+    assert re.search(r"^  EKS control plane +\$73\.00  \$0\.10/h, Kubernetes 1\.35 ", out, re.M)
+    assert re.search(r"^  NAT gateways +\$73\.00  2 x \$0\.050/h", out, re.M)
     assert re.search(r"^  System nodes +\$143\.36  2 x m6i\.large \$0\.0960/h", out, re.M)
 
 
@@ -351,3 +354,14 @@ def test_extra_pools_priced_beside_the_serving_pool():
     outputs = synth_config(cfg).outputs
     assert outputs["monthlyCostUsd"] == round(2 * 27.44705 * 730, 2)  # the serving pool alone, as before
     assert outputs["monthlyCostBreakdown"]["extraGpuPoolsUsd"] == round(2 * 13.3504 * 730, 2)
+
+
+@pytest.mark.parametrize("support_type, usd", [("STANDARD", 73.0), ("EXTENDED", 438.0)])
+def test_control_plane_priced_by_the_configured_upgrade_policy(support_type, usd):
+    """cluster.supportType reaches the fixed lines: 1.33 after 2026-07-29 bills the extended rate only
+    with EXTENDED (with STANDARD EKS upgrades the control plane instead). Pinned zones set the NAT count."""
+    cfg = cfg_for("prod", **{"servingstack:cluster.version": "1.33",
+                             "servingstack:cluster.supportType": support_type})
+    fixed = {f.name: f for f in estimate(cfg, on=date(2026, 12, 1)).fixed}
+    assert fixed["EKS control plane"].usd_per_month == pytest.approx(usd)
+    assert fixed["NAT gateways"].detail.startswith("2 x ")

@@ -105,10 +105,10 @@ def estimate(cfg: StackConfig, stack: str | None = None, on: Optional[_dt.date] 
     in_bucket = model.parameters * BYTES_PER_PARAM[model.native_dtype] / 1e9 if s.weights_source == "s3" else 0.0
     fixed = tuple(fixed_costs(
         create_cluster=c.create, version=c.version, on=on,
-        nat_gateways=1 if c.single_nat_gateway else c.availability_zone_count,
+        nat_gateways=1 if c.single_nat_gateway else len(c.availability_zone_ids or ()) or c.availability_zone_count,
         system_instance_type=c.system_node_pool.instance_type, system_nodes=c.system_node_pool.desired_size,
         gpu_nodes=sum(p.desired_size for p in [cfg.gpu_node_pool, *cfg.extra_gpu_node_pools]),
-        gpu_disk_gib=pool.disk_size_gib, model_store_gb=in_bucket))
+        gpu_disk_gib=pool.disk_size_gib, model_store_gb=in_bucket, support_type=c.support_type))
     environment = cost.total_usd + extra + sum(f.usd_per_month for f in fixed)
     hours = getattr(cfg.cost.setup_hours, stack)
     use = gpu_use(nodes, pool.instance.gpus, s.replicas, tp, rate)
