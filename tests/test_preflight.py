@@ -263,3 +263,32 @@ def test_a_region_without_a_recording_is_one_line(tmp_path):
     assert proc.returncode == 2
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert "no recorded AWS answers for region 'eu-west-1'" in line and "--aws-data" in line
+
+
+# ---- a test's own mocks ------------------------------------------------------------------------
+
+def test_own_mocks_keep_their_answers_and_get_recorded_ones_for_the_rest():
+    """Pulumi's standard mocks echo an invoke's arguments: those AWS questions get the shipped
+    recording's answer; an answer the mocks do give is theirs; other tokens are untouched."""
+    from types import SimpleNamespace
+
+    from servingstack.tools.offline.fakes import RecordedFallback
+
+    class Mine:
+        def call(self, args):
+            if args.token == "aws:ssm/getParameter:getParameter":
+                return {"value": "mine"}
+            return args.args
+
+        def new_resource(self, args):
+            return ["id", args.inputs]
+
+    mocks = RecordedFallback(Mine(), "us-east-1")
+    zones = mocks.call(SimpleNamespace(token="aws:index/getAvailabilityZones:getAvailabilityZones",
+                                       args={"allAvailabilityZones": True}))
+    assert "us-east-1a" in zones["names"] and "us-east-1-atl-2a" in zones["names"]
+    ssm = mocks.call(SimpleNamespace(token="aws:ssm/getParameter:getParameter", args={"name": "x"}))
+    assert ssm == {"value": "mine"}
+    other = mocks.call(SimpleNamespace(token="aws:index/getRegion:getRegion", args={"x": 1}))
+    assert other == {"x": 1}
+    assert mocks.new_resource(SimpleNamespace(inputs={"a": 1})) == ["id", {"a": 1}]

@@ -54,7 +54,7 @@ def test_check_program_passes_the_example(tmp_path, capfd):
     rc = cli.main(["check", "--program", str(EXAMPLE), "--out", str(tmp_path / "out")])
     out, err = capfd.readouterr()
     assert rc == 0, out + err
-    assert "project existing-cluster-py, stack dev (policies at prod levels, Kubernetes 1.33)" in out
+    assert "project existing-cluster-py, stack dev (policies at prod levels, Kubernetes 1.35)" in out
     assert " 0 failed" in out
     assert "k8s-no-plaintext-secrets" in out and "schema" in out
 

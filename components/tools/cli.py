@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..planning import eks
 from .project import project_root, stacks_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -122,8 +123,9 @@ def parser() -> argparse.ArgumentParser:
                                                                      "rules recommend NIM")
     advise.add_argument("--top", type=int, default=12, help="options shown in the table (default 12)")
     advise.add_argument("--json", action="store_true", help='print {"options": [...]} best first, every option')
-    check.add_argument("--kubernetes-version", default="1.33",
-                       help="with --program: the cluster's Kubernetes version for the schemas (default 1.33)")
+    check.add_argument("--kubernetes-version", default=eks.DEFAULT_VERSION,
+                       help=f"with --program: the cluster's Kubernetes version for the schemas (default "
+                            f"{eks.DEFAULT_VERSION}, servingstack's default cluster version)")
     check.add_argument("--environment", default="prod", choices=["dev", "staging", "prod"],
                        help="with --program: the policy pack's enforcement levels (default prod)")
     from .init import add_init_parser
