@@ -265,30 +265,43 @@ def test_a_region_without_a_recording_is_one_line(tmp_path):
     assert "no recorded AWS answers for region 'eu-west-1'" in line and "--aws-data" in line
 
 
+
 # ---- a test's own mocks ------------------------------------------------------------------------
 
-def test_own_mocks_keep_their_answers_and_get_recorded_ones_for_the_rest():
-    """Pulumi's standard mocks echo an invoke's arguments: those AWS questions get the shipped
-    recording's answer; an answer the mocks do give is theirs; other tokens are untouched."""
-    from types import SimpleNamespace
+def test_questions_a_tests_own_mocks_leave_unanswered_refuse_and_pin_nothing():
+    """Pulumi's standard mocks echo an invoke's arguments: zones, offerings, AMI releases and add-on
+    versions are then unknown; the platform still builds (first zone names, nothing pinned)."""
+    import pulumi
+    from pulumi.runtime import settings
 
-    from servingstack.tools.offline.fakes import RecordedFallback
+    from servingstack.program import build
+    from servingstack.tools.synth import engine_config
 
-    class Mine:
+    registered: list = []
+
+    class Echo(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            registered.append(args)
+            return [args.name + "_id", args.inputs]
+
         def call(self, args):
-            if args.token == "aws:ssm/getParameter:getParameter":
-                return {"value": "mine"}
             return args.args
 
-        def new_resource(self, args):
-            return ["id", args.inputs]
+    config, _, _ = engine_config(stack_config("prod"))
+    config.update({"servingstack:hfToken": "hf_x"})
+    settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(Echo(), project="servingstack", stack="unit", preview=False)
+    pulumi.runtime.set_all_config(config, ["servingstack:hfToken"])
+    seen: dict = {}
 
-    mocks = RecordedFallback(Mine(), "us-east-1")
-    zones = mocks.call(SimpleNamespace(token="aws:index/getAvailabilityZones:getAvailabilityZones",
-                                       args={"allAvailabilityZones": True}))
-    assert "us-east-1a" in zones["names"] and "us-east-1-atl-2a" in zones["names"]
-    ssm = mocks.call(SimpleNamespace(token="aws:ssm/getParameter:getParameter", args={"name": "x"}))
-    assert ssm == {"value": "mine"}
-    other = mocks.call(SimpleNamespace(token="aws:index/getRegion:getRegion", args={"x": 1}))
-    assert other == {"x": 1}
-    assert mocks.new_resource(SimpleNamespace(inputs={"a": 1})) == ["id", {"a": 1}]
+    @pulumi.runtime.test
+    def body():
+        out = build()
+        return pulumi.Output.all(zones=out["availabilityZones"]).apply(seen.update)
+
+    body()
+    assert seen["zones"] == {"us-east-1a": "unknown", "us-east-1b": "unknown"}  # the 2 pinned ids' count
+    groups = [a.inputs for a in registered if a.typ == "aws:eks/nodeGroup:NodeGroup"]
+    assert groups and all("releaseVersion" not in g for g in groups)
+    addons = [a.inputs for a in registered if a.typ == "aws:eks/addon:Addon"]
+    assert addons and all("addonVersion" not in a for a in addons)

@@ -128,8 +128,6 @@ class EksCluster(Component):
     def __init__(self, name: str, args: EksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:EksCluster", name, opts, args)
         self._args = args
-        from .preflight import offline_answers
-        offline_answers(args.get("region"))
         if args.get("create", True):
             self._create(name, args)
         else:
@@ -238,7 +236,7 @@ class EksCluster(Component):
         def addon(addon_name: str, depends_on: list, config: Optional[dict] = None) -> aws.eks.Addon:
             return aws.eks.Addon(
                 f"{name}-{addon_name}", cluster_name=cluster.name, addon_name=addon_name,
-                addon_version=addon_versions[addon_name],
+                addon_version=addon_versions.get(addon_name),
                 configuration_values=json.dumps(config) if config else None,
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
                 opts=self.child_opts(depends_on=depends_on),

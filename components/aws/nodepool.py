@@ -178,8 +178,7 @@ class GpuNodePool(Component):
         version = args.get("kubernetes_version")
         release = args.get("release_version")
         if release is None and version:
-            from .preflight import offline_answers, release_version
-            offline_answers()
+            from .preflight import release_version
             release = release_version(ami_type, version)
         max_size, max_unavailable = args.get("max_size", 2), args.get("max_unavailable", 1)
         minutes = update_timeout_minutes(max_size, max_unavailable,

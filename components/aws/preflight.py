@@ -30,8 +30,8 @@ class Preflight:
     """New clusters: the VPC's zones and each node group's share."""
     pool_subnets: dict[str, list[str]] = field(default_factory=dict)
     """Adopted clusters: node-group key -> subnet ids in zones offering its type."""
-    release_versions: dict[str, str] = field(default_factory=dict)
-    """Node-group key -> AMI release version."""
+    release_versions: dict[str, Optional[str]] = field(default_factory=dict)
+    """Node-group key -> AMI release version (None: unanswered by a test's own mocks)."""
     addon_versions: dict[str, str] = field(default_factory=dict)
     quota_needs: list[quotas.QuotaNeed] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -48,52 +48,62 @@ def uses_irsa(cfg: StackConfig) -> bool:
     return not (cfg.cluster.pod_identity and cfg.serving.stack != "triton")
 
 
-def offline_answers(region: Optional[str] = None) -> None:
-    """Offline, make sure the AWS questions below get answers: `servingstack synth`/`check` answer
-    them from the recording themselves; a test's own mocks (Pulumi's standard mocks echo the
-    arguments) get the shipped recording of the region for what they leave unanswered."""
-    if offline_runtime():
-        import pulumi
-
-        from ..tools.offline.fakes import answer_unanswered_invokes
-
-        answer_unanswered_invokes(region or pulumi.Config("aws").get("region") or "us-east-1")
+def unanswered(value: object) -> bool:
+    """An invoke answered without its data: only a test's own mocks do that (Pulumi's standard
+    mocks echo the arguments back; servingstack's offline runtime answers from its recordings, and
+    AWS always answers). The question is then treated as unknown: nothing is refused or pinned."""
+    return value is None and offline_runtime()
 
 
 # ---- zones ---------------------------------------------------------------------------------
 
-def zone_answers() -> tuple[list[Zone], list[Zone], list[Zone]]:
+def zone_answers() -> Optional[tuple[list[Zone], list[Zone], list[Zone]]]:
     """From DescribeAvailabilityZones: (zones a new cluster may take, the same in any state, every
-    zone the account sees)."""
+    zone the account sees); None when unanswered (a test's own mocks)."""
     everything = aws.get_availability_zones(all_availability_zones=True)
     regional = [aws.GetAvailabilityZonesFilterArgs(name="zone-type", values=["availability-zone"]),
                 aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])]
     any_state = aws.get_availability_zones(exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS), filters=regional)
     usable = aws.get_availability_zones(state="available", exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
                                         filters=regional)
-    as_zones = lambda r: [Zone(n, i) for n, i in zip(r.names, r.zone_ids)]  # noqa: E731
+    if any(unanswered(r.names) for r in (everything, any_state, usable)):
+        return None
+    as_zones = lambda r: [Zone(n, i) for n, i in zip(r.names, r.zone_ids or ["unknown"] * len(r.names))]  # noqa: E731
     return as_zones(usable), as_zones(any_state), as_zones(everything)
 
 
-def offering_answers(instance_types: list[str]) -> dict[str, set[str]]:
-    """Instance type -> zone names offering it (DescribeInstanceTypeOfferings by availability zone)."""
+def offering_answers(instance_types: list[str]) -> Optional[dict[str, set[str]]]:
+    """Instance type -> zone names offering it (DescribeInstanceTypeOfferings by availability zone);
+    None when unanswered (a test's own mocks)."""
     found: dict[str, set[str]] = {t: set() for t in instance_types}
     if not instance_types:
         return found
     r = aws.ec2.get_instance_type_offerings(
         location_type="availability-zone",
         filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=sorted(instance_types))])
-    for itype, location in zip(r.instance_types, r.locations):
+    if unanswered(r.instance_types):
+        return None
+    for itype, location in zip(r.instance_types, r.locations or []):
         found.setdefault(itype, set()).add(location)
     return found
 
 
 def plan_cluster_zones(region: str, pools: list[PoolNeed], system_type: Optional[str], count: int,
                        count_explicit: bool, pinned_ids: Optional[list[str]]) -> ZonePlan:
-    usable, any_state, everything = zone_answers()
+    answers = zone_answers()
+    if answers is None:  # a test's own mocks: the region's first zone names stand in, no refusal
+        names = [f"{region}{letter}" for letter in "abcdef"][:len(pinned_ids) if pinned_ids else count]
+        extra = sorted({p.zone for p in pools if p.zone and p.zone not in names})
+        return ZonePlan([Zone(n, "unknown") for n in names], [Zone(n, "unknown") for n in extra],
+                        pool_zones={**{p.key: [p.zone] if p.zone else names for p in pools},
+                                    "cluster.systemNodePool": names})
+    usable, any_state, everything = answers
     types = sorted({p.instance_type for p in pools} | ({system_type} if system_type else set()))
+    offerings = offering_answers(types)
+    if offerings is None:
+        offerings = {t: {z.name for z in everything} for t in types}
     try:
-        return plan_zones(usable, any_state, everything, offering_answers(types), pools, system_type, count,
+        return plan_zones(usable, any_state, everything, offerings, pools, system_type, count,
                           count_explicit, pinned_ids, region)
     except ZoneError as exc:
         raise ConfigError(exc.key, exc.message) from None
@@ -101,11 +111,13 @@ def plan_cluster_zones(region: str, pools: list[PoolNeed], system_type: Optional
 
 # ---- versions ------------------------------------------------------------------------------
 
-def release_version(ami_type: str, version: str) -> str:
-    """The recommended AMI release for `ami_type` on Kubernetes `version` (public SSM parameter)."""
+def release_version(ami_type: str, version: str) -> Optional[str]:
+    """The recommended AMI release for `ami_type` on Kubernetes `version` (public SSM parameter);
+    None when unanswered (a test's own mocks: the node group then takes EKS's latest)."""
     name = eks.release_version_parameter(ami_type, version)
     try:
-        return aws.ssm.get_parameter(name=name).value
+        value = aws.ssm.get_parameter(name=name).value
+        return None if unanswered(value) else value
     except Exception as exc:  # noqa: BLE001 - the provider raises a plain Exception for AWS errors
         raise ConfigError("cluster.version", f"{version!r} — no {ami_type} AMI release found ({name}: "
                           f"{_reason(exc)}); pin releaseVersion or use a version EKS publishes AMIs for") from None
@@ -119,8 +131,10 @@ def addon_versions(version: str, pinned: dict[str, str]) -> dict[str, str]:
             out[addon] = pinned[addon]
             continue
         try:
-            out[addon] = aws.eks.get_addon_version(addon_name=addon, kubernetes_version=version,
-                                                   most_recent=True).version
+            found = aws.eks.get_addon_version(addon_name=addon, kubernetes_version=version,
+                                              most_recent=True).version
+            if not unanswered(found):  # a test's own mocks: the add-on then takes EKS's default
+                out[addon] = found
         except Exception as exc:  # noqa: BLE001
             raise ConfigError("cluster.addonVersions", f"no {addon} version for Kubernetes {version} "
                               f"({_reason(exc)}) — pin it in cluster.addonVersions") from None
@@ -190,6 +204,8 @@ def adopted_checks(cfg: StackConfig, existing: aws.eks.AwaitableGetClusterResult
         zones[sid] = subnet.availability_zone
     pools = gpu_pools(cfg)
     offerings = offering_answers(sorted({p.instance_type for _, p in pools}))
+    if offerings is None or any(unanswered(z) for z in zones.values()):  # a test's own mocks
+        return {pkey: list(zones) for pkey, _ in pools}
     out = {}
     for pkey, p in pools:
         mine = [s for s, z in zones.items() if z in offerings.get(p.instance_type, set())
@@ -212,7 +228,6 @@ def run_preflight(cfg: StackConfig) -> Preflight:
     offline = offline_runtime()
     if not offline:
         refuse_placeholders(cfg)
-    offline_answers(cfg.region)
     c = cfg.cluster
     pools = gpu_pools(cfg)
     if c.create:
@@ -227,8 +242,13 @@ def run_preflight(cfg: StackConfig) -> Preflight:
                                                           or release_version(SYSTEM_AMI_TYPE, c.version))
     else:
         existing = aws.eks.get_cluster(name=c.name)
-        pre = Preflight(version=existing.version)
-        pre.pool_subnets = adopted_checks(cfg, existing)
+        if unanswered(existing.identities):  # a test's own mocks: nothing to check against
+            pre = Preflight(version=existing.version or c.version)
+            subnets = list(c.subnet_ids or (existing.vpc_config.subnet_ids if existing.vpc_config else None) or [])
+            pre.pool_subnets = {key: subnets for key, _ in pools}
+        else:
+            pre = Preflight(version=existing.version)
+            pre.pool_subnets = adopted_checks(cfg, existing)
     resolved: dict[str, str] = {}
     for key, p in pools:
         if p.release_version:
