@@ -180,7 +180,7 @@ RULES = [
          "servingstack:serving.enablePrefixCaching", ("'on'", "true or false")),
     Rule("prefix-caching-1", "prod", ("    enablePrefixCaching: true\n", "    enablePrefixCaching: 1\n"),
          "servingstack:serving.enablePrefixCaching", ("boolean",)),
-    Rule("version-as-a-number", "prod", ('    version: "1.33"\n', "    version: 1.33\n"),
+    Rule("version-as-a-number", "prod", ('    version: "1.35"', '    version: 1.35'),
          "servingstack:cluster.version", ("quote it",)),
     # ---- customModel bounds and consistency
     Rule("custom-model-kv-heads-not-dividing", "prod",
