@@ -23,7 +23,6 @@ from servingstack.planning.catalog import HOURS_PER_MONTH, INSTANCE_TYPES
 from servingstack.planning.prices import NIM_LICENSE_USD_PER_GPU_YEAR
 from servingstack.tools.cli import EXIT_CONFIG, EXIT_OK, main
 from servingstack.config import ConfigError, parse_stack_config
-from servingstack.config.estimate import estimate
 from servingstack.tools.costreport import STACKS, cost_rows, cost_table
 from servingstack.config.estimate import estimate, hourly_rate
 from servingstack.planning.cost import monthly_cost
@@ -216,7 +215,7 @@ def test_capacity_block_rate_used_when_configured():
         "servingstack:gpuNodePool.instanceType": "p4d.24xlarge",
         "servingstack:gpuNodePool.capacityType": "CAPACITY_BLOCK",
         "servingstack:gpuNodePool.capacityReservationId": "cr-0123456789abcdef0",
-        "servingstack:gpuNodePool.availabilityZone": "us-east-1a",
+        "servingstack:gpuNodePool.availabilityZone": "us-east-2a",
         "servingstack:serving.tensorParallelSize": 8,
         "servingstack:cost.capacityBlockUsdPerHour": 14.75,
     })
