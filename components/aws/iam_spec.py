@@ -68,3 +68,26 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, s
             }},
         }],
     }
+
+
+def benchmark_write_policy(bucket_arn: str, prefix: str, kms_key_arn: str, region: str) -> dict:
+    """The benchmark Job's role: put (and abort multipart uploads of) objects under `prefix` only, and
+    the KMS calls SSE-KMS uploads need — GenerateDataKey for every object, Decrypt to complete a
+    multipart upload — only through S3 in `region` and only for this bucket's encryption context:
+    the object ARN under the prefix, or the bucket ARN when S3 Bucket Keys are on (as the model store's
+    are; S3 then uses the bucket ARN as the context). Nothing is readable, listable or deletable."""
+    prefix = prefix.rstrip("/") + "/"
+    statements = [
+        {"Sid": "WriteBenchmarkResults", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": [f"{bucket_arn}/{prefix}*"]},
+    ]
+    if kms_key_arn:
+        statements.append({
+            "Sid": "EncryptBenchmarkResults", "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": [kms_key_arn],
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/{prefix}*"]},
+            },
+        })
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -45,6 +45,7 @@ from .observability import ObservabilityConfig
 from .provider import AwsProviderConfig
 from .serving import ServingConfig
 from .workload import WorkloadConfig
+from .benchmark import BenchmarkConfig, benchmark_rules
 
 class Environment(str, Enum):
     DEV = "dev"
@@ -213,6 +214,8 @@ class StackConfig(ConfigModel):
     """Metrics, dashboards and alerts (kube-prometheus-stack or an existing Prometheus Operator)."""
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     """Replicas that follow the queue (KEDA) and GPU nodes that follow the pods (Cluster Autoscaler)."""
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    """A Job that measures the deployed endpoint with a pinned load generator (off by default)."""
     tags: AwsTags = Field(default_factory=dict)
     """Extra AWS tags for every resource (up to 45; keys 1-128 and values up to 256 characters, no aws:
     prefix; never in launch templates: a tag change recycles no node)."""
@@ -278,6 +281,7 @@ class StackConfig(ConfigModel):
                          "requests, would refuse the pod) — use tensorParallelSize 1 or no time-slicing")
         check_autoscaling(self)
         check_cooldown(self)
+        benchmark_rules(self)
         return self
 
     @property

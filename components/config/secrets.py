@@ -17,12 +17,26 @@ REDACTED = "[secret]"
 def secret_needed(cfg: StackConfig) -> dict[str, bool]:
     """Which secret config keys this stack needs: NGC for NIM releases that need a key (1.x always;
     2.x only Production Branch images and releases before 2.0.10; the Triton images on nvcr.io are
-    public); HF for gated Hugging Face downloads by vLLM/Triton."""
+    public); HF for gated Hugging Face downloads by vLLM/Triton, and for the benchmark's tokenizer
+    when it is gated."""
     s = cfg.serving
     ngc = s.stack == "nim" and engines.nim_needs_api_key(_nim_image(cfg), s.nim.release)
     hf = (s.stack != "nim" and s.weights_source == "huggingface"
           and s.architecture.gated)
-    return {"ngcApiKey": ngc, "hfToken": hf}
+    return {"ngcApiKey": ngc, "hfToken": hf or benchmark_tokenizer_gated(cfg)}
+
+
+def benchmark_tokenizer_gated(cfg: StackConfig) -> bool:
+    """Whether the benchmark downloads a gated tokenizer (the served model's, unless benchmark.tokenizer
+    names another; a tokenizer outside the catalog is taken as public)."""
+    b = cfg.benchmark
+    if not b.enabled:
+        return False
+    name = b.tokenizer or cfg.serving.model
+    if name == cfg.serving.model:
+        return cfg.serving.architecture.gated
+    model = catalog.MODELS.get(name)
+    return bool(model and model.gated)
 
 
 def secret_usable(cfg: StackConfig) -> dict[str, bool]:

@@ -181,6 +181,17 @@ VLLM_IMAGE = "vllm/vllm-openai:v0.8.4"
 #: bundles it (build.py TRITON_VERSION_MAP on r24.08).
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-vllm-python-py3"
 
+#: The benchmark Job's load generator: NVIDIA AIPerf (PyPI `aiperf`, 0.13.0 the release on PyPI as of
+#: 2026-11, performance-facts.md [S34]). The image is the one AIPerf itself pins for a release:
+#: `nvcr.io/nvidia/aiperf:{__version__}` (aiperf 0.13.0, cli_commands/kube/_kube_common.py
+#: pin_default_direct_image); the tests install the same version from PyPI, so one version is measured.
+AIPERF_VERSION = "0.13.0"
+AIPERF_IMAGE = f"nvcr.io/nvidia/aiperf:{AIPERF_VERSION}"
+#: Uploads the benchmark's result files to the model store. AWS CLI v2 >= 2.15.0 reads EKS Pod Identity
+#: credentials (EKS user guide, pod-id-minimum-sdk, checked 2026-11); 2.34.48 is a published tag of the
+#: Docker Hub image (seen in use with runAsUser 1000 and /bin/sh, 2026).
+AWS_CLI_IMAGE = "amazon/aws-cli:2.34.48"
+
 DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 DEVICE_PLUGIN_CHART_VERSION = "0.17.4"
 DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"

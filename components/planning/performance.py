@@ -153,14 +153,24 @@ def comm_seconds(model: ModelArchitecture, shape: ServingShape, hw: GpuHardware,
     return 2 * model.layers * per_allreduce
 
 
+def decode_bytes_per_step(model: ModelArchitecture, shape: ServingShape, batch: int, context: float) -> float:
+    """W + K: bytes each GPU reads for one decode step of `batch` sequences of `context` tokens."""
+    return weight_bytes_per_step(model, shape) + batch * context * kv_bytes_per_token(model, shape)
+
+
+def memory_bandwidth_utilization(model: ModelArchitecture, shape: ServingShape, hw: GpuHardware, batch: int,
+                                 context: float, itl_s: float) -> float:
+    """MBU of a decode step that took `itl_s`: (W + K) / itl / peak bandwidth (performance-facts.md §4 H)."""
+    return decode_bytes_per_step(model, shape, batch, context) / itl_s / (hw.memory_bandwidth_gb_s * 1e9)
+
+
 def _decode_terms(model: ModelArchitecture, shape: ServingShape, hw: GpuHardware, batch: int,
                   context: float) -> tuple[float, float]:
     """(bytes, FLOPs) per GPU for one decode step of `batch` sequences of `context` tokens."""
     tp = shape.tensor_parallel_size
-    kv = batch * context * kv_bytes_per_token(model, shape)
     flops = (2 * (linear_parameters(model) + head_parameters(model)) * batch
              + 4 * model.layers * _attn_width(model) * context * batch) / tp
-    return weight_bytes_per_step(model, shape) + kv, flops
+    return decode_bytes_per_step(model, shape, batch, context), flops
 
 
 def itl_floor_s(model: ModelArchitecture, shape: ServingShape, hw: GpuHardware, batch: int, context: float) -> float:

@@ -12,6 +12,7 @@
     servingstack diff  --base BASE [--head HEAD] [--stack NAME ...] [--json]
                                                                     what a change creates, replaces, costs, risks
     servingstack --version
+    servingstack bench report FILE|DIR ... [--json]                 the benchmark Job's results beside the model
 
 --aws-data FILE answers the program's AWS questions (zones, offerings, quotas, AMI releases, add-on
 versions, adopted clusters) from FILE instead of the shipped recording of the stack's region.
@@ -131,6 +132,14 @@ def parser() -> argparse.ArgumentParser:
     from .init import add_init_parser
 
     add_init_parser(sub)
+    bench = sub.add_parser("bench", help="the benchmark Job's results (servingstack:benchmark)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    rep = bench_sub.add_parser("report", help="AIPerf's result files beside the plan-time model, the physical "
+                                              "floor, memory-bandwidth utilisation and $ per 1M output tokens")
+    rep.add_argument("paths", nargs="+", metavar="FILE|DIR",
+                     help="a run directory (benchmarks/<stack>/<timestamp>/, as the Job uploaded it) or AIPerf "
+                          "profile_export_aiperf.json files; several runs print side by side")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
 
@@ -231,6 +240,34 @@ def cmd_advise(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .benchreport import BenchReportError, render, report
+
+    try:
+        doc = report(args.paths)
+    except BenchReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        sys.stdout.write(json.dumps(_finite(doc), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(render(doc))
+    return EXIT_OK
+
+
+def _finite(value: object) -> object:
+    """JSON has no Infinity/NaN: an unbounded figure (no throughput, no cost per token) becomes null."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run a command; every failure ends as one line on stderr: exit 2 for a config, stack-file,
     --config or usage problem, 1 for an --out problem or anything else."""
@@ -248,7 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     args.argv = argv
     handler = {"synth": cmd_synth, "cost": cmd_cost, "check": cmd_check, "advise": cmd_advise,
-               "init": cmd_init, "diff": cmd_diff}[args.command]
+               "init": cmd_init, "diff": cmd_diff, "bench": cmd_bench}[args.command]
     try:
         return handler(args)
     except (ConfigError, StackFileError, AwsDataError, ProgramError, InitError, UsageError) as exc:

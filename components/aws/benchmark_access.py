@@ -1,0 +1,71 @@
+"""BenchmarkWriteAccess: the benchmark Job's own IAM role, allowed to write only under its results prefix."""
+
+import json
+from typing import Optional, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from typing_extensions import NotRequired
+
+from ..base import Component
+from .iam_spec import benchmark_write_policy, irsa_trust_policy, pod_identity_trust_policy
+
+
+class BenchmarkWriteAccessArgs(TypedDict):
+    cluster_name: pulumi.Input[str]
+    """EKS cluster whose Job gets access."""
+    namespace: str
+    """Namespace of the benchmark ServiceAccount (the serving namespace)."""
+    service_account: str
+    """Name of the benchmark ServiceAccount."""
+    bucket_arn: pulumi.Input[str]
+    """ARN of the model-store bucket."""
+    kms_key_arn: pulumi.Input[str]
+    """KMS key of the bucket's SSE-KMS encryption ("" when unknown: no KMS statement)."""
+    results_prefix: str
+    """Key prefix the Job may write under, e.g. "benchmarks/prod/"."""
+    region: str
+    """Region of the bucket (the kms:ViaService condition)."""
+    use_pod_identity: NotRequired[bool]
+    """EKS Pod Identity association (true, default) or IRSA (false)."""
+    oidc_provider_arn: NotRequired[pulumi.Input[str]]
+    """IAM OIDC provider ARN; required for IRSA. Default unset."""
+    oidc_issuer_url: NotRequired[pulumi.Input[str]]
+    """Cluster OIDC issuer URL; required for IRSA. Default unset."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for the role. Default {}."""
+
+
+class BenchmarkWriteAccess(Component):
+    """A role for one ServiceAccount that can put objects under the results prefix (and use the
+    bucket's key for that, through S3 only); bound by Pod Identity or an IRSA trust policy."""
+
+    role_arn: pulumi.Output[str]
+    """ARN of the write-only role."""
+    service_account_annotations: pulumi.Output[dict[str, str]]
+    """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
+
+    def __init__(self, name: str, args: BenchmarkWriteAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:BenchmarkWriteAccess", name, opts)
+        child = self.child_opts()
+        ns, sa = args["namespace"], args["service_account"]
+        pod_identity = args.get("use_pod_identity", True)
+        if pod_identity:
+            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
+        else:
+            trust = pulumi.Output.all(args["oidc_provider_arn"], args["oidc_issuer_url"]).apply(
+                lambda a: json.dumps(irsa_trust_policy(a[0], a[1], ns, sa)))
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
+        aws.iam.RolePolicy(f"{name}-write", role=role.id, opts=child,
+                           policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
+                               lambda a: json.dumps(benchmark_write_policy(a[0], args["results_prefix"], a[1],
+                                                                           args["region"]))))
+        if pod_identity:
+            aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
+                                           service_account=sa, role_arn=role.arn, opts=child)
+            self.service_account_annotations = pulumi.Output.from_input({})
+        else:
+            self.service_account_annotations = role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn})
+        self.role_arn = role.arn
+        self.register_outputs({"role_arn": self.role_arn,
+                               "service_account_annotations": self.service_account_annotations})

@@ -1,0 +1,62 @@
+"""BenchmarkJob: the ServiceAccount, ConfigMap (the run's metadata) and Job that measure the
+environment's own Service with the pinned load generator and upload the tool's result files."""
+
+from typing import Any, Optional, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from typing_extensions import NotRequired
+
+from ..base import Component
+from ..config.benchmark import BenchmarkPlan
+from . import benchmark_spec
+
+
+class BenchmarkJobArgs(TypedDict):
+    plan: BenchmarkPlan
+    """What to run (config.benchmark.benchmark_plan: endpoint, sweep, images, results prefix)."""
+    metadata: dict[str, Any]
+    """The run's metadata file (config.benchmark.benchmark_metadata), written beside the results."""
+    bucket_name: pulumi.Input[str]
+    """Model-store bucket the results are uploaded to."""
+    region: str
+    """Region of the bucket."""
+    service_account_annotations: NotRequired[pulumi.Input[dict[str, str]]]
+    """Annotations for the ServiceAccount (the IRSA role ARN; {} for Pod Identity). Default {}."""
+    hf_token_secret: NotRequired[str]
+    """Secret (key HF_TOKEN) for a gated tokenizer, mounted as a file. Default unset."""
+    run_after: NotRequired[list[pulumi.Resource]]
+    """Resources the Job waits for (the serving stack, the role and its association). Default []."""
+
+
+class BenchmarkJob(Component):
+    """One pod: an init container per sweep point (`aiperf profile`), then an upload container. The
+    Job is not awaited by `pulumi up` (pulumi.com/skipAwait); results land under the prefix below."""
+
+    job_name: pulumi.Output[str]
+    """Name of the Job (benchmark-<runId>)."""
+    results_uri: pulumi.Output[str]
+    """s3://<bucket>/benchmarks/<stack>/ — each run adds a <UTC timestamp>/ folder."""
+
+    def __init__(self, name: str, args: BenchmarkJobArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("servingstack:index:BenchmarkJob", name, opts)
+        plan = args["plan"]
+        child = self.child_opts()
+        sa = pulumi.Output.from_input(args.get("service_account_annotations") or {}).apply(
+            lambda a: benchmark_spec.service_account(plan, a))
+        account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=sa.apply(lambda m: m["metadata"]),
+                                             automount_service_account_token=False, opts=child)
+        cm = benchmark_spec.config_map(plan, args["metadata"])
+        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=cm["metadata"], data=cm["data"], opts=child)
+        manifest = pulumi.Output.from_input(args["bucket_name"]).apply(
+            lambda b: benchmark_spec.job(plan, b, args["region"], args.get("hf_token_secret")))
+        # Its name is fixed (benchmark-<runId>) and a Job's template is immutable: a changed Job is
+        # deleted before its replacement is created.
+        k8s.batch.v1.Job(f"{name}-job", metadata=manifest.apply(lambda m: m["metadata"]),
+                         spec=manifest.apply(lambda m: m["spec"]),
+                         opts=self.child_opts(depends_on=[account, config, *(args.get("run_after") or [])],
+                                              delete_before_replace=True))
+        self.job_name = pulumi.Output.from_input(plan.job_name)
+        self.results_uri = pulumi.Output.from_input(args["bucket_name"]).apply(
+            lambda b: f"s3://{b}/{plan.results_prefix}")
+        self.register_outputs({"job_name": self.job_name, "results_uri": self.results_uri})
