@@ -80,3 +80,31 @@ def recording(region: str = "us-east-1") -> dict[str, Any]:
 
 def find(result: SynthResult, predicate: Callable[[Any], bool]) -> list:
     return [r for r in result.resources if predicate(r)]
+
+
+# ---- the real load generator (tests marked `aiperf`: tests/test_bench_e2e.py) -------------------
+
+import aiperf_env  # noqa: E402
+
+_AIPERF = aiperf_env.Background()
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "aiperf: runs the real AIPerf load generator (its own virtualenv, "
+                                       "installed in the background; these tests run last)")
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests that need AIPerf run after the others, while its virtualenv installs in the background."""
+    needs = [item for item in items if item.get_closest_marker("aiperf")]
+    if needs:
+        items[:] = [item for item in items if not item.get_closest_marker("aiperf")] + needs
+        _AIPERF.start()
+
+
+@pytest.fixture(scope="session")
+def aiperf_exe() -> Path:
+    exe, reason = _AIPERF.wait()
+    if exe is None:
+        pytest.skip(reason)
+    return exe

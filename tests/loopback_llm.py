@@ -33,6 +33,8 @@ class Served:
     sent_tokens: int
     ignore_eos: Optional[bool]
     usage_requested: bool
+    first_token_s: float = 0.0
+    """Server-side time from the request's arrival to the first token's write, seconds."""
 
 
 @dataclass
@@ -84,16 +86,25 @@ class LoopbackLLM:
 
             # ---- protocols ----
             def _openai(self, arrived: float, body: dict) -> None:
-                n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
+                # /v1/completions reads max_tokens (OpenAI's completions API and vLLM's; the default is 16).
+                n = int(body.get("max_tokens") or 16)
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 prompt = body.get("prompt") or ""
                 prompt_words = len(str(prompt).split())
                 if not body.get("stream"):
-                    self._json(400, {"error": "the loopback server only streams"})
+                    server._wait(arrived, n - 1)
+                    self._json(200, {"id": "cmpl-1", "object": "text_completion", "model": server.model,
+                                     "choices": [{"index": 0, "text": "".join(f" w{k % VOCAB}" for k in range(n)),
+                                                  "finish_reason": "length"}],
+                                     "usage": {"prompt_tokens": prompt_words, "completion_tokens": n,
+                                               "total_tokens": prompt_words + n}})
+                    server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), True))
                     return
                 self._start_sse()
+                first = 0.0
                 for k in range(n):
                     server._wait(arrived, k)
+                    first = first or time.perf_counter() - arrived
                     self._event({"id": "cmpl-1", "object": "text_completion", "model": server.model,
                                  "choices": [{"index": 0, "text": f" w{k % VOCAB}", "logprobs": None,
                                               "finish_reason": "length" if k == n - 1 else None}]})
@@ -103,22 +114,25 @@ class LoopbackLLM:
                                            "total_tokens": prompt_words + n}})
                 self._raw(b"data: [DONE]\n\n")
                 self._end()
-                server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), usage))
+                server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), usage, first))
 
             def _triton(self, arrived: float, body: dict) -> None:
+                # The vLLM backend builds SamplingParams from the request parameters (vLLM's default is 16).
                 params = body.get("parameters") or {}
-                n = int(params.get("max_tokens") or body.get("max_tokens") or 16)
+                n = int(params.get("max_tokens") or 16)
                 prompt_words = len(str(body.get("text_input") or "").split())
                 if body.get("stream") is not True:
                     self._json(400, {"error": "send \"stream\": true (the vLLM backend's input tensor)"})
                     return
                 self._start_sse()
                 name = self.path.split("/")[3]
+                first = 0.0
                 for k in range(n):
                     server._wait(arrived, k)
+                    first = first or time.perf_counter() - arrived
                     self._event({"model_name": name, "model_version": "1", "text_output": f" w{k % VOCAB}"})
                 self._end()
-                server._record(Served(self.path, prompt_words, n, n, params.get("ignore_eos"), False))
+                server._record(Served(self.path, prompt_words, n, n, params.get("ignore_eos"), False, first))
 
             # ---- wire ----
             def _start_sse(self) -> None:
@@ -178,10 +192,19 @@ class LoopbackLLM:
             self.log.append(served)
 
 
-def write_tokenizer(directory: Path) -> Path:
+def write_tokenizer(directory: Path, python: str) -> Path:
     """A Hugging Face fast tokenizer (tokenizer.json + tokenizer_config.json) whose vocabulary is the
-    loopback server's words: whitespace-split, one token per word, for offline client-side counting."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    loopback server's words: whitespace-split, one token per word, for offline client-side counting.
+    Built by the `tokenizers` library of `python` (the load generator's virtualenv has it)."""
+    import subprocess
+    import sys
+
+    subprocess.run([python, __file__, "tokenizer", str(directory)], check=True, timeout=120)
+    return directory
+
+
+def _build_tokenizer(directory: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {"[UNK]": 0, **{f"w{i}": i + 1 for i in range(VOCAB)}}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
@@ -193,4 +216,10 @@ def write_tokenizer(directory: Path) -> Path:
         "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "model_max_length": 1000000,
         "clean_up_tokenization_spaces": False}))
     (directory / "special_tokens_map.json").write_text(json.dumps({"unk_token": "[UNK]"}))
-    return directory
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "tokenizer":
+        _build_tokenizer(Path(sys.argv[2]))
