@@ -44,6 +44,7 @@ help:
 	@echo "make bench            construction benchmark: components vs raw resources, 1/10/50 models"
 	@echo "make api-check        public API from a clean virtualenv with only the package installed"
 	@echo "make schema           regenerate the component package schema snapshot tests/golden/schema.json"
+	@echo "make aiperf-venv      the benchmark load generator (AIPerf, the Job's version) in .venv-aiperf for the tests"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -133,7 +134,12 @@ preview: $(VENV)/.installed
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK)
 
-.PHONY: bench api-check schema
+.PHONY: bench api-check schema aiperf-venv
+
+# The real load generator for tests/test_bench_e2e.py (its own virtualenv, like checkov's; the test
+# session also installs it in the background when it is missing).
+aiperf-venv: $(VENV)/.installed-dev
+	$(BIN)/python tests/aiperf_env.py install
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/construct.py

@@ -126,7 +126,7 @@ def test_report_model_and_floor_are_the_performance_model(runs):
         for p in _points(runs[name]):
             c = p["concurrency"]
             env = estimate(cfg.model_copy(update={"workload": cfg.workload.model_copy(update={"concurrency": c})}),
-                           name, on=datetime.date.fromisoformat(meta["pricedOn"]))
+                           name, on=datetime.date.fromisoformat(p["measured"]["started"][:10]))
             s = cfg.serving
             shape = engine_shape(cfg, name)
             busiest = predict(s.architecture, cfg.serving_pool.instance, shape,

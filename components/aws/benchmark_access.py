@@ -46,7 +46,7 @@ class BenchmarkWriteAccess(Component):
     """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
 
     def __init__(self, name: str, args: BenchmarkWriteAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("servingstack:index:BenchmarkWriteAccess", name, opts)
+        super().__init__("servingstack:index:BenchmarkWriteAccess", name, opts, args)
         child = self.child_opts()
         ns, sa = args["namespace"], args["service_account"]
         pod_identity = args.get("use_pod_identity", True)

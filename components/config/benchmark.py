@@ -10,7 +10,6 @@ runs; `benchmark_metadata` is the file the Job writes beside the tool's results 
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
 from dataclasses import dataclass
@@ -201,10 +200,11 @@ def default_timeout_minutes(cfg: "StackConfig", points: tuple[BenchmarkPoint, ..
     return max(30, math.ceil((3 * seconds + FIRST_WAIT_SECONDS) / 60))
 
 
-def benchmark_metadata(cfg: "StackConfig", plan: BenchmarkPlan, priced_on: Optional[_dt.date] = None) -> dict[str, Any]:
+def benchmark_metadata(cfg: "StackConfig", plan: BenchmarkPlan) -> dict[str, Any]:
     """The file the Job writes beside the tool's results: what was measured, with which tool, and the
     validated stack config (secrets are never part of it), so the report can rebuild the plan-time
-    model and the environment's cost for exactly this run."""
+    model and the environment's cost for exactly this run (priced on the day the tool ran). The same
+    config gives the same bytes: nothing here depends on when it was synthesized."""
     return {
         "schema": METADATA_SCHEMA,
         "stack": plan.stack,
@@ -222,7 +222,6 @@ def benchmark_metadata(cfg: "StackConfig", plan: BenchmarkPlan, priced_on: Optio
                      **({"path": plan.custom_path} if plan.custom_path else {})},
         "tokenCounts": "server" if plan.server_token_counts else "client",
         "tokenizer": plan.tokenizer,
-        "pricedOn": (priced_on or _dt.date.today()).isoformat(),
         "config": config_document(cfg),
     }
 

@@ -39,6 +39,8 @@ class BenchmarkJob(Component):
     """s3://<bucket>/benchmarks/<stack>/ — each run adds a <UTC timestamp>/ folder."""
 
     def __init__(self, name: str, args: BenchmarkJobArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        # Internal (built by ServingPlatform from a validated config, not exported): its plan is a
+        # dataclass the argument checker does not take, so args are not re-checked here.
         super().__init__("servingstack:index:BenchmarkJob", name, opts)
         plan = args["plan"]
         child = self.child_opts()
@@ -47,7 +49,11 @@ class BenchmarkJob(Component):
         account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=sa.apply(lambda m: m["metadata"]),
                                              automount_service_account_token=False, opts=child)
         cm = benchmark_spec.config_map(plan, args["metadata"])
-        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=cm["metadata"], data=cm["data"], opts=child)
+        # Named like the Job; a changed ConfigMap is replaced (its data is immutable to the provider),
+        # deleted first since the name is fixed. It never re-runs the Job: only runId or the Job's own
+        # settings do.
+        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=cm["metadata"], data=cm["data"],
+                                       opts=self.child_opts(delete_before_replace=True))
         manifest = pulumi.Output.from_input(args["bucket_name"]).apply(
             lambda b: benchmark_spec.job(plan, b, args["region"], args.get("hf_token_secret")))
         # Its name is fixed (benchmark-<runId>) and a Job's template is immutable: a changed Job is

@@ -66,6 +66,8 @@ class Measured:
     token_counts: str
     """server (usage fields) or client (the tokenizer)."""
     tool_version: str
+    started: str = ""
+    """When the measured phase started (the tool's start_time, ISO 8601): the day costs are priced on."""
     input_counted: bool = True
     """False when the tool could not count prompt tokens (Triton's `text_input` payload): input+output
     tok/s then uses the requested input length, which the tool's synthetic prompts are generated to."""
@@ -136,7 +138,7 @@ def read_result(path: Path) -> Measured:
         output_tokens_mean=_stat(doc, "output_sequence_length", "avg", path),
         output_tokens_total=output_total, duration_s=duration,
         token_counts="server" if endpoint.get("use_server_token_count") else "client",
-        tool_version=str(doc["aiperf_version"]), input_counted=counted,
+        tool_version=str(doc["aiperf_version"]), started=str(doc.get("start_time") or ""), input_counted=counted,
     )
 
 
@@ -199,6 +201,14 @@ def config_of(meta: dict) -> Any:
     return parse_stack_config(raw)
 
 
+def priced_on(m: Measured) -> Optional[_dt.date]:
+    """The day the point was measured (prices that change with the date, e.g. EKS extended support)."""
+    try:
+        return _dt.date.fromisoformat(m.started[:10]) if m.started else None
+    except ValueError:
+        return None
+
+
 def replica_concurrencies(concurrency: int, replicas: int) -> list[int]:
     """How the Service spreads `concurrency` requests over replicas, the estimate's split: the first
     C mod R replicas (all when it divides) carry ceil(C/R), the others floor(C/R)."""
@@ -216,7 +226,7 @@ def model_columns(meta: dict, m: Measured) -> dict[str, Any]:
     workload = WorkloadConfig(input_tokens=m.requested_input_tokens, output_tokens=m.requested_output_tokens,
                               concurrency=m.concurrency)
     cfg = cfg.model_copy(update={"workload": workload})
-    on = _dt.date.fromisoformat(meta["pricedOn"]) if meta.get("pricedOn") else None
+    on = priced_on(m)
     e = estimate(cfg, stack, on=on)
     if e.performance is None:
         return {"notEstimated": "; ".join(e.warnings) or "no serving replicas"}
