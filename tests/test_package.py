@@ -318,7 +318,8 @@ def test_hosted_serving_platform_takes_the_stack_file_config():
     assert run.outputs["kubeconfig"] == "[secret]"
     assert set(state) == {camel(o) for o in output_names(servingstack.ServingPlatform)} - (
         set() if config["serving"].get("stack", "vllm") != "triton" else {"openaiBaseUrl"}) - (
-        set() if config["serving"].get("triton", {}).get("models") else {"tritonModels"})
+        set() if config["serving"].get("triton", {}).get("models") else {"tritonModels"}) - (
+        set() if (config.get("benchmark") or {}).get("enabled") else {"benchmark"})
 
 
 def test_hosted_serving_platform_reports_config_errors_and_missing_secrets():
