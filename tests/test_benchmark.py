@@ -397,3 +397,12 @@ def test_report_refuses_what_is_not_the_tools_output(tmp_path):
     assert main(["bench", "report", str(tmp_path / "missing")]) == 2
     (tmp_path / "empty").mkdir()
     assert main(["bench", "report", str(tmp_path / "empty")]) == 2
+
+
+def test_synth_summary_says_where_results_land(results):
+    from servingstack.tools.output import summary
+
+    text = summary(results["prod"])
+    assert ("benchmark: Job benchmark-1 (aiperf 0.13.0, concurrency 1, 8, 32, 64) -> "
+            f"s3://{results['prod'].outputs['modelStoreBucket']}/benchmarks/prod/<timestamp>/") in text
+    assert "benchmark:" not in summary(synth("prod"))

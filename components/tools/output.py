@@ -142,6 +142,7 @@ def summary(result: SynthResult, today: Optional[date] = None) -> str:
         *_triton_model_lines(o.get("tritonModels") or []),
         *cluster_lines(result, today),
         *operations_lines(o),
+        *_benchmark_lines(o.get("benchmark")),
     ]
     return "\n".join(lines)
 
@@ -164,6 +165,13 @@ def _ranges(gpus: list[int]) -> str:
     if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
         return f"{ordered[0]}-{ordered[-1]}"
     return ",".join(map(str, ordered))
+
+
+def _benchmark_lines(b: Any) -> list[str]:
+    if not b:
+        return []
+    return [f"benchmark: Job {b['jobName']} ({b['tool']}, concurrency {', '.join(map(str, b['sweep']))}) -> "
+            f"{b['resultsUri']}<timestamp>/; `servingstack bench report` reads it"]
 
 
 def _idle_lines(gpu: dict[str, Any], cost: dict[str, Any]) -> list[str]:
