@@ -35,6 +35,9 @@ class Served:
     usage_requested: bool
     first_token_s: float = 0.0
     """Server-side time from the request's arrival to the first token's write, seconds."""
+    arrived_ns: int = 0
+    """Wall-clock arrival (time.time_ns), to place the request in the tool's phases."""
+    failed: bool = False
 
 
 @dataclass
@@ -42,6 +45,8 @@ class LoopbackLLM:
     ttft_s: float = 0.120
     itl_s: float = 0.030
     model: str = "loopback/llm"
+    fail_generate_every: int = 0
+    """Answer every Nth generate_stream request with Triton's pre-inference error (HTTP 400 JSON); 0: never."""
     log: list[Served] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -76,6 +81,7 @@ class LoopbackLLM:
 
             def do_POST(self) -> None:  # noqa: N802
                 arrived = time.perf_counter()
+                self.arrived_ns = time.time_ns()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if self.path == "/v1/completions":
                     self._openai(arrived, body)
@@ -98,7 +104,8 @@ class LoopbackLLM:
                                                   "finish_reason": "length"}],
                                      "usage": {"prompt_tokens": prompt_words, "completion_tokens": n,
                                                "total_tokens": prompt_words + n}})
-                    server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), True))
+                    server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), True,
+                                          arrived_ns=self.arrived_ns))
                     return
                 self._start_sse()
                 first = 0.0
@@ -114,7 +121,8 @@ class LoopbackLLM:
                                            "total_tokens": prompt_words + n}})
                 self._raw(b"data: [DONE]\n\n")
                 self._end()
-                server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), usage, first))
+                server._record(Served("/v1/completions", prompt_words, n, n, body.get("ignore_eos"), usage, first,
+                                      self.arrived_ns))
 
             def _triton(self, arrived: float, body: dict) -> None:
                 # The vLLM backend builds SamplingParams from the request parameters (vLLM's default is 16).
@@ -124,6 +132,11 @@ class LoopbackLLM:
                 if body.get("stream") is not True:
                     self._json(400, {"error": "send \"stream\": true (the vLLM backend's input tensor)"})
                     return
+                if server._should_fail():
+                    self._json(400, {"error": "injected failure"})
+                    server._record(Served(self.path, prompt_words, n, 0, params.get("ignore_eos"), False,
+                                          arrived_ns=self.arrived_ns, failed=True))
+                    return
                 self._start_sse()
                 name = self.path.split("/")[3]
                 first = 0.0
@@ -132,7 +145,8 @@ class LoopbackLLM:
                     first = first or time.perf_counter() - arrived
                     self._event({"model_name": name, "model_version": "1", "text_output": f" w{k % VOCAB}"})
                 self._end()
-                server._record(Served(self.path, prompt_words, n, n, params.get("ignore_eos"), False, first))
+                server._record(Served(self.path, prompt_words, n, n, params.get("ignore_eos"), False, first,
+                                      self.arrived_ns))
 
             # ---- wire ----
             def _start_sse(self) -> None:
@@ -186,6 +200,11 @@ class LoopbackLLM:
         delay = deadline - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+
+    def _should_fail(self) -> bool:
+        with self._lock:
+            self._generate_count = getattr(self, "_generate_count", 0) + 1
+            return bool(self.fail_generate_every) and self._generate_count % self.fail_generate_every == 0
 
     def _record(self, served: Served) -> None:
         with self._lock:

@@ -143,7 +143,7 @@ def test_manifests_pass_the_strict_schemas(results, stack):
         if (m["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "benchmark":
             kubernetes_validate.validate(m, version, strict=True)
             kinds.append(m["kind"])
-    assert sorted(kinds) == ["ConfigMap", "Job", "ServiceAccount"]
+    assert sorted(kinds) == ["ConfigMap", "Job", "NetworkPolicy", "ServiceAccount"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -242,9 +242,12 @@ def test_serving_network_policy_admits_the_job(results, stack):
     # ... and the evaluator can say no: a pod of another namespace is not admitted.
     namespaces["elsewhere"] = {"kubernetes.io/metadata.name": "elsewhere"}
     assert not _admitted(policies, namespaces, name, target, 8000, "elsewhere", peer)
-    # Nothing restricts the Job's egress (the Service, S3, STS, the tokenizer's hub).
+    # Nothing restricts the Job's egress (the Service, S3, STS, the tokenizer's hub) ...
     assert not [p for p in policies if "Egress" in p["spec"].get("policyTypes", [])
                 and _matches(p["spec"]["podSelector"], peer)]
+    # ... and nothing reaches the benchmark pod, not even from its own namespace.
+    assert not _admitted(policies, namespaces, name, peer, 8000, name, target)
+    assert not _admitted(policies, namespaces, name, peer, 8000, name, peer)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -30,8 +30,9 @@ class BenchmarkJobArgs(TypedDict):
 
 
 class BenchmarkJob(Component):
-    """One pod: an init container per sweep point (`aiperf profile`), then an upload container. The
-    Job is not awaited by `pulumi up` (pulumi.com/skipAwait); results land under the prefix below."""
+    """One pod: an init container per sweep point (`aiperf profile`), then an upload container; a
+    NetworkPolicy denies the pod all ingress. The Job is not awaited by `pulumi up`
+    (pulumi.com/skipAwait); results land under the prefix below."""
 
     job_name: pulumi.Output[str]
     """Name of the Job (benchmark-<runId>)."""
@@ -54,6 +55,8 @@ class BenchmarkJob(Component):
         # settings do.
         config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=cm["metadata"], data=cm["data"],
                                        opts=self.child_opts(delete_before_replace=True))
+        np = benchmark_spec.network_policy(plan)
+        k8s.networking.v1.NetworkPolicy(f"{name}-netpol", metadata=np["metadata"], spec=np["spec"], opts=child)
         manifest = pulumi.Output.from_input(args["bucket_name"]).apply(
             lambda b: benchmark_spec.job(plan, b, args["region"], args.get("hf_token_secret")))
         # Its name is fixed (benchmark-<runId>) and a Job's template is immutable: a changed Job is

@@ -243,7 +243,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .benchreport import BenchReportError, render, report
+    from .benchreport import BenchReportError, report
+    from .benchtable import render
 
     try:
         doc = report(args.paths)
