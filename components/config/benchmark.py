@@ -228,7 +228,7 @@ def benchmark_metadata(cfg: "StackConfig", plan: BenchmarkPlan) -> dict[str, Any
 
 def tool_version(image: str) -> Optional[str]:
     """The AIPerf version an image tag names (nvcr.io/nvidia/aiperf:0.13.0 -> 0.13.0), else None."""
-    m = re.search(r":v?(\d+\.\d+\.\d+[A-Za-z0-9.+-]*)(@sha256:[a-f0-9]{64})?$", image)
+    m = re.search(r":v?([0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.+-]*)(@sha256:[a-f0-9]{64})?$", image)
     return m.group(1) if m else None
 
 
