@@ -7,11 +7,17 @@ fight pulumi-policy's protobuf 5.29 pin and double `make install-dev`. Installed
 it took 6 min wall / 1.5 min CPU on a loaded 2-core machine, so the test session starts it in the
 background as soon as it collects an end-to-end test (conftest.py) and those tests run last;
 `make aiperf-venv` does the same in the foreground (`python tests/aiperf_env.py install`).
+
+Every one of its packages is pinned by tests/aiperf-constraints.txt (pip's --constraint), so a clean
+clone measures with the same code as this one; the stamp names the constraints' hash, so changing them
+reinstalls. To move to a new AIPerf: set catalog.AIPERF_VERSION, install without constraints
+(`AIPERF_CONSTRAINTS= python tests/aiperf_env.py install`) and write `pip freeze` of it into the file.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import subprocess
 import sys
@@ -23,6 +29,9 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("AIPERF_VENV", ROOT / ".venv-aiperf"))
 LOG = VENV.parent / f"{VENV.name}.install.log"
+_DEFAULT_CONSTRAINTS = Path(__file__).resolve().parent / "aiperf-constraints.txt"
+CONSTRAINTS = Path(os.environ["AIPERF_CONSTRAINTS"]) if os.environ.get("AIPERF_CONSTRAINTS") else (
+    None if "AIPERF_CONSTRAINTS" in os.environ else _DEFAULT_CONSTRAINTS)
 INSTALL_TIMEOUT_S = 1500
 
 
@@ -32,8 +41,19 @@ def version() -> str:
     return AIPERF_VERSION
 
 
+def constraints_pin() -> str:
+    """aiperf's own pin in the constraints file ('' when installing without one)."""
+    if CONSTRAINTS is None:
+        return ""
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip().lower().startswith("aiperf=="):
+            return line.split("==", 1)[1].strip()
+    return ""
+
+
 def stamp() -> Path:
-    return VENV / f".installed-aiperf-{version()}"
+    digest = hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest()[:12] if CONSTRAINTS else "unpinned"
+    return VENV / f".installed-aiperf-{version()}-{digest}"
 
 
 def executable() -> Optional[Path]:
@@ -51,8 +71,12 @@ def install() -> Path:
             return executable()  # type: ignore[return-value]
         started = time.monotonic()
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        if CONSTRAINTS is not None and constraints_pin() != version():
+            raise SystemExit(f"{CONSTRAINTS} pins aiperf=={constraints_pin() or '(nothing)'}, not the Job's "
+                             f"{version()} (catalog.AIPERF_VERSION): regenerate it (see {__file__})")
+        pin = ["--constraint", str(CONSTRAINTS)] if CONSTRAINTS is not None else []
         subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
-                        "--disable-pip-version-check", f"aiperf=={version()}"], check=True,
+                        "--disable-pip-version-check", *pin, f"aiperf=={version()}"], check=True,
                        timeout=INSTALL_TIMEOUT_S)
         stamp().write_text(f"installed in {time.monotonic() - started:.0f} s\n")
     return VENV / "bin" / "aiperf"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -15,8 +16,9 @@ import kubernetes_validate
 import parliament
 import pytest
 
+import aiperf_env
 import pod_security
-from conftest import set_key, stack_config, synth, synth_config
+from conftest import ROOT, set_key, stack_config, synth, synth_config, write_stack_file
 from servingstack.config import ConfigError, parse_stack_config, secret_needed
 from servingstack.config.benchmark import (
     METADATA_FILE,
@@ -101,6 +103,8 @@ def test_default_image_is_the_tools_own_pin():
     assert catalog.AIPERF_IMAGE == f"nvcr.io/nvidia/aiperf:{catalog.AIPERF_VERSION}"
     assert tool_version(catalog.AIPERF_IMAGE) == catalog.AIPERF_VERSION
     assert tool_version("nvcr.io/nvidia/aiperf@sha256:" + "0" * 64) is None
+    # ... and the tests' own AIPerf (every package pinned) is that version too.
+    assert aiperf_env.constraints_pin() == catalog.AIPERF_VERSION
 
 
 def test_metadata_carries_a_config_that_validates_to_the_same_stack():
@@ -409,3 +413,44 @@ def test_synth_summary_says_where_results_land(results):
     assert ("benchmark: Job benchmark-1 (aiperf 0.13.0, concurrency 1, 8, 32, 64) -> "
             f"s3://{results['prod'].outputs['modelStoreBucket']}/benchmarks/prod/<timestamp>/") in text
     assert "benchmark:" not in summary(synth("prod"))
+
+
+# ---- the project's own gates on a stack with the benchmark on --------------------------------
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_servingstack_check_passes_with_the_benchmark(stack, tmp_path, capsys):
+    """`servingstack check` (strict schemas, semantic checks, the policy pack) on a benchmark-enabled
+    stack: the Job, its ConfigMap, ServiceAccount, NetworkPolicy and role are checked like the rest."""
+    from servingstack.tools.check import run_check
+
+    path = write_stack_file(tmp_path, enabled(stack), name=stack)
+    rc = run_check(path, stack, tmp_path / "out")
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert re.search(r" 0 failed", out) and (tmp_path / "out" / "manifests").is_dir()
+    names = [p.name for p in (tmp_path / "out" / "manifests").iterdir()]
+    assert any("benchmark" in n for n in names), names
+
+
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's own virtualenv (.venv-checkov) is absent: `make scan` "
+                                                 "creates it; .ci/run does not install checkov")
+def test_checkov_passes_on_the_benchmark_manifests(results, tmp_path, capsys):
+    """checkov (an independent reading of the pod-security controls, among others) on the Job's
+    manifests, with only the waivers the Job carries (their reasons are in its annotations)."""
+    from servingstack.tools import scan
+    from servingstack.tools.output import write_outputs
+
+    write_outputs(results["prod"], tmp_path)
+    manifests = tmp_path / "manifests"
+    for f in manifests.iterdir():
+        if "benchmark" not in f.name:
+            f.unlink()
+    assert len(list(manifests.iterdir())) == 4
+    rc = scan.main(["--checkov", str(CHECKOV), "--waivers", str(ROOT / "policy" / "checkov-waivers.yaml"),
+                    str(manifests)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "scan: passed" in out and re.search(r": [1-9]\d* passed, 0 failed", out)
