@@ -28,7 +28,9 @@ from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("AIPERF_VENV", ROOT / ".venv-aiperf"))
-LOG = VENV.parent / f"{VENV.name}.install.log"
+#: One log per installer: under pytest-xdist every worker starts one (the lock lets one install).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+LOG = VENV.parent / f"{VENV.name}.install{'-' + _WORKER if _WORKER else ''}.log"
 _DEFAULT_CONSTRAINTS = Path(__file__).resolve().parent / "aiperf-constraints.txt"
 CONSTRAINTS = Path(os.environ["AIPERF_CONSTRAINTS"]) if os.environ.get("AIPERF_CONSTRAINTS") else (
     None if "AIPERF_CONSTRAINTS" in os.environ else _DEFAULT_CONSTRAINTS)

@@ -10,7 +10,9 @@ Two runs, laid out as the Job uploads them (a metadata file beside one folder pe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import subprocess
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import set_key, stack_config
-from loopback_llm import LoopbackLLM, write_tokenizer
+from loopback_llm import LoopbackLLM, Served, write_tokenizer
 from servingstack.config import parse_stack_config
 from servingstack.config.benchmark import METADATA_FILE, benchmark_metadata, benchmark_plan
 from servingstack.config.estimate import engine_shape, estimate
@@ -66,17 +68,35 @@ def _run(exe: Path, cfg, stack: str, root: Path, server: LoopbackLLM, tokenizer:
     return run_dir
 
 
-@pytest.fixture(scope="session")
-def runs(aiperf_exe, tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    tokenizer = write_tokenizer(root / "tokenizer", str(aiperf_exe.parent / "python"))
-    out = {}
+def _measure(exe: Path, root: Path) -> dict:
+    tokenizer = write_tokenizer(root / "tokenizer", str(exe.parent / "python"))
+    out: dict = {}
     # Every 10th generate_stream request fails before inference, as Triton answers one (HTTP 400 JSON).
     with LoopbackLLM(ttft_s=TTFT_S, itl_s=ITL_S, fail_generate_every=10) as server:
-        out["vllm"] = _run(aiperf_exe, _config("prod", [1]), "prod", root, server, tokenizer)
-        out["triton"] = _run(aiperf_exe, _config("staging", [4]), "staging", root, server, tokenizer)
+        out["vllm"] = _run(exe, _config("prod", [1]), "prod", root, server, tokenizer)
+        out["triton"] = _run(exe, _config("staging", [4]), "staging", root, server, tokenizer)
         out["log"] = list(server.log)
     return out
+
+
+@pytest.fixture(scope="session")
+def runs(aiperf_exe, tmp_path_factory):
+    """The tool's runs, once per test session: under pytest-xdist the first worker that needs them
+    measures (the others wait on a lock) and the server's log is shared through a JSON file."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return _measure(aiperf_exe, tmp_path_factory.mktemp("bench"))
+    shared = tmp_path_factory.getbasetemp().parent / "bench-e2e"  # the session's, beside each worker's
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "runs.json"
+        if not done.is_file():
+            out = _measure(aiperf_exe, shared / worker)
+            done.write_text(json.dumps({"vllm": str(out["vllm"]), "triton": str(out["triton"]),
+                                        "log": [dataclasses.asdict(s) for s in out["log"]]}))
+        doc = json.loads(done.read_text())
+    return {"vllm": Path(doc["vllm"]), "triton": Path(doc["triton"]), "log": [Served(**s) for s in doc["log"]]}
 
 
 def _failed_while_profiling(runs, name: str, concurrency: int) -> int:
