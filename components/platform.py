@@ -12,13 +12,11 @@ import sys
 
 from . import config as config_module
 from .arguments import check_arguments
-from .aws.benchmark_access import BenchmarkWriteAccess
 from .aws.cluster import EksCluster
 from .aws.preflight import Preflight, run_preflight
 from .aws.model_store import ModelReadAccess, ModelStore
 from .aws.nodepool import GpuNodePool
 from .config import GpuNodePoolConfig, StackConfig
-from .config.benchmark import SERVICE_ACCOUNT as BENCHMARK_SA, benchmark_metadata, benchmark_plan, tool_version
 from .config.estimate import estimate, performance_output, true_cost_output
 from .config.load import whole_numbers
 from .config.fields import snake_case
@@ -28,7 +26,7 @@ from .k8s.credentials import HuggingFaceToken, NgcCredentials
 from .planning.resources import startup_budget_seconds
 from .k8s.device_plugin import NvidiaDevicePlugin
 from .operations import Operations
-from .serving.benchmark import BenchmarkJob
+from .serving.benchmark import add_benchmark
 from .serving.nim import NimServer
 from .serving.triton import TritonServer
 from .serving.vllm import VllmServer
@@ -308,7 +306,9 @@ class ServingPlatform(Component):
 
         ops.serve(server, namespace)
 
-        bench = self._benchmark(cfg, cluster, store, server, "hfToken" in secrets, tags) if cfg.benchmark.enabled else None
+        bench = add_benchmark(cfg, pulumi.get_stack(), cluster, store, server, "hfToken" in secrets, tags,
+                              self.child_opts(), self.child_opts(providers={"kubernetes": cluster.provider})
+                              ) if cfg.benchmark.enabled else None
 
         cost = plan.cost
         self.outputs = {
@@ -354,31 +354,6 @@ class ServingPlatform(Component):
         for key, value in self.outputs.items():  # the annotated outputs, for the component package
             setattr(self, snake_case(key), pulumi.Output.from_input(value))
         self.register_outputs(self.outputs)
-
-    def _benchmark(self, cfg: StackConfig, cluster: EksCluster, store: ModelStore, server: Component,
-                   hf_token: bool, tags: dict[str, str]) -> pulumi.Output[dict[str, Any]]:
-        """servingstack:benchmark: the Job's write-only role and the Job, run once the server is ready."""
-        plan = benchmark_plan(cfg, pulumi.get_stack())
-        access = BenchmarkWriteAccess("benchmark-write", {
-            "cluster_name": cluster.cluster_name, "namespace": plan.namespace, "service_account": BENCHMARK_SA,
-            "bucket_arn": store.bucket_arn, "kms_key_arn": store.kms_key_arn, "results_prefix": plan.results_prefix,
-            "region": cfg.region, "use_pod_identity": cfg.cluster.pod_identity,
-            "oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer_url, "tags": tags,
-        }, opts=self.child_opts())
-        job = BenchmarkJob("benchmark", {
-            "plan": plan, "metadata": benchmark_metadata(cfg, plan), "bucket_name": store.bucket_name,
-            "region": cfg.region, "service_account_annotations": access.service_account_annotations,
-            **({"hf_token_secret": "hf-token"} if hf_token else {}),
-            # Credentials exist before the pod is admitted; the server's Deployment is ready first.
-            "run_after": [server, access],
-        }, opts=self.child_opts(providers={"kubernetes": cluster.provider}))
-        return pulumi.Output.all(job.job_name, job.results_uri).apply(lambda a: {
-            "jobName": a[0], "namespace": plan.namespace, "runId": plan.run_id, "resultsUri": a[1],
-            "tool": f"aiperf {tool_version(plan.image) or plan.image}",
-            "sweep": [p.concurrency for p in plan.points],
-            "report": f"aws s3 sync {a[1]} ./benchmarks/{plan.stack}/ && servingstack bench report "
-                      f"./benchmarks/{plan.stack}/<timestamp>",
-        })
 
     def _pool(self, cfg: StackConfig, key: str, p: GpuNodePoolConfig, cluster: EksCluster, pre: Preflight,
               tags: dict[str, str], instance_tags: dict[str, str], startup_seconds: Optional[int],

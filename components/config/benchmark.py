@@ -237,6 +237,12 @@ def config_document(cfg: "StackConfig") -> dict[str, Any]:
     every default spelled out so the report rebuilds exactly what was deployed. Unset optional keys are
     left out, and the licence rate appears under the one key that was set."""
     doc = _without_none(cfg.model_dump(mode="json", by_alias=True))
+    # Who the AWS provider runs as (aws:profile / aws:assumeRoles) is not part of what was measured,
+    # and it is not a servingstack: key.
+    doc.pop("aws", None)
+    cluster = doc.get("cluster") or {}
+    if cluster.get("availabilityZoneIds"):  # pinned zones: the count is theirs (and refused beside them)
+        cluster.pop("availabilityZoneCount", None)
     if "nimLicenseUsdPerGpuMonth" in doc["cost"]:
         del doc["cost"]["nimLicenseUsdPerGpuYear"]
     return doc

@@ -7,8 +7,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from typing_extensions import NotRequired
 
+from ..aws.benchmark_access import BenchmarkWriteAccess
 from ..base import Component
-from ..config.benchmark import BenchmarkPlan
+from ..config.benchmark import SERVICE_ACCOUNT, BenchmarkPlan, benchmark_metadata, benchmark_plan, tool_version
 from . import benchmark_spec
 
 
@@ -69,3 +70,32 @@ class BenchmarkJob(Component):
         self.results_uri = pulumi.Output.from_input(args["bucket_name"]).apply(
             lambda b: f"s3://{b}/{plan.results_prefix}")
         self.register_outputs({"job_name": self.job_name, "results_uri": self.results_uri})
+
+
+def add_benchmark(cfg: Any, stack: str, cluster: Any, store: Any, server: Component, hf_token: bool,
+                  tags: dict[str, str], opts: pulumi.ResourceOptions,
+                  k8s_opts: pulumi.ResourceOptions) -> pulumi.Output[dict[str, Any]]:
+    """servingstack:benchmark for ServingPlatform: the Job's write-only role (`opts`) and the Job
+    (`k8s_opts`: the cluster's Kubernetes provider), run once the server is ready; returns the
+    `benchmark` output. `cfg` is the validated StackConfig, `cluster` the EksCluster, `store` the ModelStore."""
+    plan = benchmark_plan(cfg, stack)
+    access = BenchmarkWriteAccess("benchmark-write", {
+        "cluster_name": cluster.cluster_name, "namespace": plan.namespace, "service_account": SERVICE_ACCOUNT,
+        "bucket_arn": store.bucket_arn, "kms_key_arn": store.kms_key_arn, "results_prefix": plan.results_prefix,
+        "region": cfg.region, "use_pod_identity": cfg.cluster.pod_identity,
+        "oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer_url": cluster.oidc_issuer_url, "tags": tags,
+    }, opts=opts)
+    job = BenchmarkJob("benchmark", {
+        "plan": plan, "metadata": benchmark_metadata(cfg, plan), "bucket_name": store.bucket_name,
+        "region": cfg.region, "service_account_annotations": access.service_account_annotations,
+        **({"hf_token_secret": "hf-token"} if hf_token else {}),
+        # Credentials exist before the pod is admitted; the server's Deployment is ready first.
+        "run_after": [server, access],
+    }, opts=k8s_opts)
+    return pulumi.Output.all(job.job_name, job.results_uri).apply(lambda a: {
+        "jobName": a[0], "namespace": plan.namespace, "runId": plan.run_id, "resultsUri": a[1],
+        "tool": f"aiperf {tool_version(plan.image) or plan.image}",
+        "sweep": [p.concurrency for p in plan.points],
+        "report": f"aws s3 sync {a[1]} ./benchmarks/{plan.stack}/ && servingstack bench report "
+                  f"./benchmarks/{plan.stack}/<timestamp>",
+    })
