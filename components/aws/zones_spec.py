@@ -21,15 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..planning.errors import KeyedError
+
 #: Zone ids EKS refuses for cluster subnets (EKS user guide, "Subnet requirements for clusters").
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 
 
-class ZoneError(ValueError):
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
-        self.message = message
+class ZoneError(KeyedError):
+    """Zones AWS does not offer for a pool, or more zones than offer its type; `key` is the key to change."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .errors import KeyedError
+
 ENGINES_AS_OF = "2026-12-01"
 
 
@@ -88,13 +90,8 @@ def version_from_image(image: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-class ReleaseError(ValueError):
+class ReleaseError(KeyedError):
     """A release that cannot be told or is not supported; `key` is the config key to change."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
-        self.message = message
 
 
 def vllm_release(image: Optional[str], release: Optional[str] = None) -> VllmRelease:

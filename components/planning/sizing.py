@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .catalog import BYTES_PER_PARAM, GIB, GpuInstanceType, ModelArchitecture
+from .errors import KeyedError
 
 OVERHEAD_RESERVE_GIB = 4.0
 KV_BLOCK_TOKENS = 16
@@ -33,13 +34,8 @@ MIN_MAX_MODEL_LEN = 256
 _DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32", "float32": "fp32"}
 
 
-class FitError(ValueError):
+class FitError(KeyedError):
     """A config that cannot work on its hardware. `key` is the config key path to change."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
-        self.message = message
 
 
 @dataclass(frozen=True)
