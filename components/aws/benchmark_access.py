@@ -1,14 +1,15 @@
 """BenchmarkWriteAccess: the benchmark Job's own IAM role, allowed to write only under its results prefix."""
 
 import json
-from typing import Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 from typing_extensions import NotRequired
 
 from ..base import Component
-from .iam_spec import benchmark_write_policy, irsa_trust_policy, pod_identity_trust_policy
+from .iam_spec import benchmark_write_policy
+from .workload_role import bind_workload_role, check_irsa_args, workload_role
 
 
 class BenchmarkWriteAccessArgs(TypedDict):
@@ -45,27 +46,20 @@ class BenchmarkWriteAccess(Component):
     service_account_annotations: pulumi.Output[dict[str, str]]
     """Annotations the ServiceAccount needs (the IRSA role annotation; empty for Pod Identity)."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        check_irsa_args(args)
+
     def __init__(self, name: str, args: BenchmarkWriteAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:BenchmarkWriteAccess", name, opts, args)
         child = self.child_opts()
         ns, sa = args["namespace"], args["service_account"]
-        pod_identity = args.get("use_pod_identity", True)
-        if pod_identity:
-            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
-        else:
-            trust = pulumi.Output.all(args["oidc_provider_arn"], args["oidc_issuer_url"]).apply(
-                lambda a: json.dumps(irsa_trust_policy(a[0], a[1], ns, sa)))
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
+        role = workload_role(name, args, ns, sa, child)
         aws.iam.RolePolicy(f"{name}-write", role=role.id, opts=child,
                            policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
                                lambda a: json.dumps(benchmark_write_policy(a[0], args["results_prefix"], a[1],
                                                                            args["region"]))))
-        if pod_identity:
-            aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
-                                           service_account=sa, role_arn=role.arn, opts=child)
-            self.service_account_annotations = pulumi.Output.from_input({})
-        else:
-            self.service_account_annotations = role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn})
+        _, self.service_account_annotations = bind_workload_role(name, args, role, ns, sa, child)
         self.role_arn = role.arn
         self.register_outputs({"role_arn": self.role_arn,
                                "service_account_annotations": self.service_account_annotations})

@@ -2,7 +2,7 @@
 their min and max sizes, with its own least-privilege IAM role (Pod Identity or IRSA)."""
 
 import json
-from typing import Any, Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -12,7 +12,7 @@ from ..base import Component, KubernetesArgs
 from ..k8s.helm import HelmChart, helm_release
 from ..planning import catalog
 from .cluster_autoscaler_spec import NAMESPACE, SERVICE_ACCOUNT, autoscaler_policy, autoscaler_values
-from .iam_spec import irsa_trust_policy, pod_identity_trust_policy
+from .workload_role import bind_workload_role, check_irsa_args, workload_role
 
 
 class AutoscaledGroup(TypedDict):
@@ -56,6 +56,10 @@ class ClusterAutoscaler(Component):
     image_tag: pulumi.Output[str]
     """Autoscaler image tag (matches the cluster's minor version)."""
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any]) -> None:
+        check_irsa_args(args)
+
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:ClusterAutoscaler", name, opts, args)
         child = self.child_opts()
@@ -64,26 +68,16 @@ class ClusterAutoscaler(Component):
             raise pulumi.RunError(f"no Cluster Autoscaler image is pinned for Kubernetes {version} — use one of "
                                   f"{', '.join(catalog.CLUSTER_AUTOSCALER_IMAGE_TAGS)}")
         tag = catalog.CLUSTER_AUTOSCALER_IMAGE_TAGS[version]
-        pod_identity = args.get("use_pod_identity", True)
-        if pod_identity:
-            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
-        else:
-            trust = pulumi.Output.all(args["oidc_provider_arn"], args["oidc_issuer_url"]).apply(
-                lambda a: json.dumps(irsa_trust_policy(a[0], a[1], NAMESPACE, SERVICE_ACCOUNT)))
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
+        role = workload_role(name, args, NAMESPACE, SERVICE_ACCOUNT, child)
         account = aws.get_caller_identity_output().account_id
         groups = args["groups"]
         policy = pulumi.Output.all(args["cluster_name"], account, *[g["asg_name"] for g in groups]).apply(
             lambda a: json.dumps(autoscaler_policy(args["region"], a[1], a[0], list(a[2:]))))
         role_policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy, opts=child)
         waits: list[pulumi.Resource] = [role_policy]
-        if pod_identity:
-            waits.append(aws.eks.PodIdentityAssociation(
-                f"{name}-association", cluster_name=args["cluster_name"], namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=child))
-            annotations: pulumi.Input[dict[str, str]] = {}
-        else:
-            annotations = role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn})
+        association, annotations = bind_workload_role(name, args, role, NAMESPACE, SERVICE_ACCOUNT, child)
+        if association is not None:
+            waits.append(association)
         values = pulumi.Output.all(annotations, *[g["asg_name"] for g in groups]).apply(
             lambda a: autoscaler_values(args["region"], tag, [
                 {"name": asg, "minSize": g["min_size"], "maxSize": g["max_size"]} for g, asg in zip(groups, a[1:])],

@@ -9,7 +9,8 @@ from typing_extensions import NotRequired
 
 from ..base import Component
 from ..config.errors import RuleError
-from .iam_spec import irsa_trust_policy, model_read_policy, pod_identity_trust_policy, tls_only_bucket_policy
+from .iam_spec import model_read_policy, tls_only_bucket_policy
+from .workload_role import bind_workload_role, check_irsa_args, workload_role
 
 
 class ModelStoreArgs(TypedDict):
@@ -139,35 +140,21 @@ class ModelReadAccess(Component):
 
     @classmethod
     def check_args(cls, args: Mapping[str, Any]) -> None:
-        if not args.get("use_pod_identity", True):
-            for key in ("oidc_provider_arn", "oidc_issuer_url"):
-                if not args.get(key):
-                    raise RuleError(key, "is required when use_pod_identity is false (IRSA): pass the EksCluster's "
-                                         f"`{key}` output")
+        check_irsa_args(args)
 
     def __init__(self, name: str, args: ModelReadAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("servingstack:index:ModelReadAccess", name, opts, args)
         child = self.child_opts()
         ns, sa = args["namespace"], args["service_account"]
         pod_identity = args.get("use_pod_identity", True)
-        if pod_identity:
-            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
-        else:
-            trust = pulumi.Output.all(args["oidc_provider_arn"], args["oidc_issuer_url"]).apply(
-                lambda a: json.dumps(irsa_trust_policy(a[0], a[1], ns, sa)))
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(args.get("tags") or {}), opts=child)
+        role = workload_role(name, args, ns, sa, child)
         prefix = args.get("model_prefix", "models/")
         region = args.get("region") or aws.get_region().region
         aws.iam.RolePolicy(f"{name}-read", role=role.id, opts=child,
                            policy=pulumi.Output.all(args["bucket_arn"], args["kms_key_arn"]).apply(
                                lambda a: json.dumps(_without_empty_kms(model_read_policy(
                                    a[0], prefix, a[1], args.get("allow_bucket_listing", False), region)))))
-        if pod_identity:
-            aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=args["cluster_name"], namespace=ns,
-                                           service_account=sa, role_arn=role.arn, opts=child)
-            self.service_account_annotations = pulumi.Output.from_input({})
-        else:
-            self.service_account_annotations = role.arn.apply(lambda arn: {"eks.amazonaws.com/role-arn": arn})
+        _, self.service_account_annotations = bind_workload_role(name, args, role, ns, sa, child)
         self.role_arn = role.arn
         self.mode = pulumi.Output.from_input("pod-identity" if pod_identity else "irsa")
         self.register_outputs({"role_arn": self.role_arn, "mode": self.mode,
