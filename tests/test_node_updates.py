@@ -161,10 +161,11 @@ def test_pod_kms_decrypt_only_through_s3_for_this_bucket():
     result = synth("prod")
     policy = json.loads(result.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     (decrypt,) = [s for s in policy["Statement"] if s["Action"] == ["kms:Decrypt"]]
-    bucket = result.one("aws:s3/bucket:Bucket")
-    assert decrypt["Condition"]["StringEquals"] == {
-        "kms:ViaService": "s3.us-east-1.amazonaws.com",
-        "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket.name}-synth-placeholder"}
+    bucket = f"arn:aws:s3:::{result.one('aws:s3/bucket:Bucket').name}-synth-placeholder"
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    # The bucket's ARN is S3's encryption context with a Bucket Key, the object's ARN without one (an
+    # adopted bucket, or objects written before Bucket Keys): both decrypt, and only under the model prefix.
+    assert decrypt["Condition"]["StringLike"] == {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/models/*"]}
 
 
 def test_kubeconfig_get_token_uses_the_providers_profile_and_role():

@@ -25,10 +25,13 @@ def model_read_policy(bucket_arn: str, prefix: str, kms_key_arn: str, list_bucke
             {"Sid": "ReadModelObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [f"{bucket_arn}/{prefix}*"]},
             listing,
+            # S3's encryption context is the bucket's ARN for objects written with an S3 Bucket Key
+            # (the created bucket turns it on) and the object's ARN otherwise (an adopted bucket without
+            # Bucket Keys, or objects written before they were turned on): both, and only under the prefix.
             {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn],
-             "Condition": {"StringEquals": {
-                 **({"kms:ViaService": f"s3.{region}.amazonaws.com"} if region else {}),
-                 "kms:EncryptionContext:aws:s3:arn": bucket_arn}}},
+             "Condition": {
+                 **({"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}} if region else {}),
+                 "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/{prefix}*"]}}},
         ],
     }
 
