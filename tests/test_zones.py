@@ -218,3 +218,18 @@ def test_aws_data_file_on_the_command_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {data}: the recording is for us-west-2, the stack's aws:region is us-east-1"]
+
+
+def test_an_unknown_zone_id_suggests_only_zones_that_would_be_accepted():
+    """The suggestion lists the zones that hold an EKS cluster and offer every pool's type (for prod's
+    p4de in the us-east-1 recording: az4 and az6), never a Local Zone or use1-az3, which are refused next."""
+    from servingstack.config import ConfigError
+
+    cfg = stack_config("prod")
+    cfg["servingstack:cluster"]["availabilityZoneIds"] = ["use1-az6", "use1-az99"]
+    with pytest.raises(ConfigError) as exc:
+        synth_config(cfg)
+    suggested = str(exc.value).rsplit(": ", 1)[1].split(", ")
+    assert suggested == ["use1-az4", "use1-az6"], str(exc.value)
+    cfg["servingstack:cluster"]["availabilityZoneIds"] = suggested
+    assert synth_config(cfg).resources  # the suggestion is accepted

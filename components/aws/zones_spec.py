@@ -96,8 +96,11 @@ def plan_zones(eligible: list[Zone], azs: list[Zone], zones: list[Zone], offerin
         for zid in pinned_ids:
             z = by_id.get(zid)
             if z is None:
-                raise ZoneError("cluster.availabilityZoneIds", f"'{zid}' is not a zone of {region} (its zones: "
-                                f"{', '.join(sorted(by_id))})")
+                # Suggest only the zones that can hold the cluster and offer every pool's type.
+                usable = sorted(z.zone_id for z in keep if offers_all(z)) or sorted(z.zone_id for z in keep)
+                offered = ", ".join(types) or "the pools' types"
+                raise ZoneError("cluster.availabilityZoneIds", f"'{zid}' is not a zone of {region} — use zones "
+                                f"that can hold an EKS cluster and offer {offered}: {', '.join(usable)}")
             if z not in keep:
                 why = ("EKS refuses cluster subnets there" if zid in EKS_UNSUPPORTED_ZONE_IDS
                        else "it is a Local or Wavelength zone, or needs opt-in")
