@@ -283,8 +283,8 @@ def main() -> dict[str, Any]:
             {"Sid": "ListModelPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [a[0]],
              "Condition": {"StringLike": {"s3:prefix": ["models/", "models/*"]}}},
             {"Sid": "DecryptModelObjects", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [a[1]],
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com",
-                                            "kms:EncryptionContext:aws:s3:arn": a[0]}}}])))
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"},
+                           "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/models/*"]}}}])))
     aws.eks.PodIdentityAssociation("model-read-association", cluster_name=cluster.name, namespace=NAMESPACE,
                                    service_account="llm-server", role_arn=read_role.arn)
 
