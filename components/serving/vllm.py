@@ -123,13 +123,17 @@ def vllm_workload(name: str, args: VllmServerArgs, labels: dict[str, str], toler
     )
 
 
-def image_waivers(image: str) -> dict[str, str]:
-    """checkov waivers for a tag-pinned (not digest-pinned) image; none once a digest is used."""
+SERVING_PULL_REASON = "IfNotPresent on purpose: re-pulling a multi-GB serving image on every start delays recovery"
+
+
+def image_waivers(image: str, pull_reason: str = SERVING_PULL_REASON) -> dict[str, str]:
+    """checkov waivers for a tag-pinned (not digest-pinned) image; none once a digest is used.
+    `pull_reason` says why the pod pulls IfNotPresent (default: the serving pods' reason)."""
     if "@sha256:" in image:
         return {}
     return {
         "CKV_K8S_43": "pinned to a release tag; set the stack's image to an @sha256 digest to pin by content",
-        "CKV_K8S_15": "IfNotPresent on purpose: re-pulling a multi-GB serving image on every start delays recovery",
+        "CKV_K8S_15": pull_reason,
     }
 
 
